@@ -1,0 +1,41 @@
+"""The backbone interface: a trunk that maps a batch of graphs to one embedding per structure.
+
+A model is a backbone plus heads (``bench.model.PropertyModel``). Fine-tuning modes freeze and unfreeze a
+backbone by the *layer groups* it names, so a new backbone only has to say which of its modules are which.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from torch import Tensor, nn
+
+
+class Backbone(nn.Module, abc.ABC):
+    """Graph batch -> ``[num_structures, embedding_dim]``."""
+
+    #: registry name, e.g. ``"alignn"``
+    name: str = ""
+
+    @property
+    @abc.abstractmethod
+    def embedding_dim(self) -> int:
+        """Width of the per-structure embedding the heads receive."""
+
+    @abc.abstractmethod
+    def forward(self, batch) -> Tensor:
+        """Per-structure embeddings of a batched graph."""
+
+    @abc.abstractmethod
+    def layer_groups(self) -> dict[str, nn.Module]:
+        """Named groups of modules, in input-to-output order, covering every parameter exactly once.
+
+        Names use a small vocabulary so fine-tuning modes work across backbones: groups starting with
+        ``embedding.`` embed the raw inputs, ``2body.`` update atoms from bonds, ``3body.`` update bonds from
+        angles, ``gcn.`` are atom-graph-only updates.
+        """
+
+    @abc.abstractmethod
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments: ``type(self)(**self.config())`` rebuilds the architecture."""

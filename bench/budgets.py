@@ -1,0 +1,58 @@
+"""Compute budgets: how big a model, how many epochs, how much data.
+
+``smoke`` proves the pipeline in seconds (tests); ``quick`` is the default and finishes in minutes on two
+CPU cores with a smaller ALIGNN; ``paper`` is Devi et al.'s recipe (full ALIGNN, 500 epochs, batch 16,
+lr 1e-3, last-epoch model), meant for a GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    summary: str
+    backbone: dict[str, Any] = field(default_factory=dict)  # overrides of the backbone's defaults
+    epochs: int = 500
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    loss: str = "mse"
+    patience: int | None = None  # early-stopping patience in epochs; None = train every epoch
+    select: str = "last"  # which checkpoint is evaluated on test: "best" (validation MAE) or "last"
+    max_train: int | None = None  # cap on training structures (seeded subsample)
+    max_val: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget(
+        name="smoke",
+        summary="ALIGNN 1+1 layers, hidden 32; 3 epochs on 64 training structures; full test set",
+        backbone=dict(alignn_layers=1, gcn_layers=1, hidden_features=32, embedding_features=16),
+        epochs=3, batch_size=16, lr=1e-3, patience=None, select="best", max_train=64, max_val=16,
+    ),
+    "quick": Budget(
+        name="quick",
+        summary="ALIGNN 2+2 layers, hidden 64 (~0.2 M parameters); 40 epochs, batch 32, early stopping",
+        backbone=dict(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32),
+        epochs=40, batch_size=32, lr=2e-3, patience=15, select="best",
+    ),
+    "paper": Budget(
+        name="paper",
+        summary="Devi et al. 2024 recipe: ALIGNN 4+4 layers, hidden 256 (4.0 M parameters); 500 epochs, "
+                "batch 16, lr 1e-3, last-epoch model",
+        epochs=500, batch_size=16, lr=1e-3, patience=None, select="last",
+    ),
+}
+
+
+def get_budget(name: str) -> Budget:
+    if name not in BUDGETS:
+        raise KeyError(f"unknown budget {name!r}; known budgets: {', '.join(BUDGETS)}")
+    return BUDGETS[name]

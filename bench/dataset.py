@@ -1,0 +1,86 @@
+"""From a task's records to labelled graphs: parse, validate, build (through the cache), split."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.graphs.cache import GraphCache
+from bench.graphs.data import AlignnGraph
+from bench.structures import StructureError, check_targets, parse_structure
+from tasks.base import Record, Task
+
+
+class DatasetError(ValueError):
+    """Some records of a dataset cannot be used; the message lists which and why."""
+
+
+@dataclass
+class LabelledGraphs:
+    ids: list[str]
+    graphs: list[AlignnGraph]  # each with ``y`` of shape [1, 1]
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, ids: list[str]) -> "LabelledGraphs":
+        index = {i: k for k, i in enumerate(self.ids)}
+        keep = [index[i] for i in ids]
+        return LabelledGraphs([self.ids[k] for k in keep], [self.graphs[k] for k in keep], self.targets[keep])
+
+
+def check_records(records: list[Record], source: str) -> None:
+    """Reject non-finite targets, all of them at once, with a count (see ``check_targets``)."""
+    check_targets([r.target for r in records], [r.id for r in records], source)
+
+
+def build_graphs(records: list[Record], cache: GraphCache, source: str) -> LabelledGraphs:
+    """Graphs of ``records``; every unusable structure is reported in one error naming its entry."""
+    graphs, errors = [], []
+    for record in records:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                structure = parse_structure(record.structure, record.fmt, source=f"{source}, entry {record.id}")
+        except StructureError as err:
+            errors.append(str(err))
+            continue
+        graph = cache.get(structure)
+        graph.y = torch.tensor([[record.target]], dtype=torch.float32)
+        graphs.append(graph)
+    if errors:
+        shown = "\n  ".join(errors[:10])
+        more = f"\n  … and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise DatasetError(f"{len(errors)} of {len(records)} structures in {source} are unusable:\n  {shown}{more}")
+    targets = np.array([r.target for r in records], dtype=np.float64)
+    return LabelledGraphs([r.id for r in records], graphs, targets)
+
+
+def load_splits(task: Task, data_dir: Path, cache: GraphCache, limits: dict[str, int | None] | None = None,
+                seed: int = 0) -> dict[str, LabelledGraphs]:
+    """The task's train/val/test graphs. ``limits`` caps a split's size (a seeded subsample; smoke budgets)."""
+    records = task.load(data_dir)
+    source = f"{task.name} ({', '.join(task.files)})"
+    check_records(records, source)
+    by_id = {r.id: r for r in records}
+    splits = task.split.assign(by_id)
+    out = {}
+    for name, ids in splits.items():
+        cap = (limits or {}).get(name)
+        if cap is not None and cap < len(ids):
+            rng = np.random.default_rng(seed)
+            ids = [ids[k] for k in sorted(rng.choice(len(ids), size=cap, replace=False))]
+        out[name] = build_graphs([by_id[i] for i in ids], cache, source)
+    return out
+
+
+def target_stats(values: np.ndarray) -> tuple[float, float]:
+    mean = float(np.mean(values))
+    std = float(np.std(values))
+    return mean, std if std > 0 and math.isfinite(std) else 1.0

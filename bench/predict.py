@@ -1,0 +1,41 @@
+"""Predictions for structure files from a saved model or an MLflow run."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from torch_geometric.data import Batch
+
+from bench.checkpoint import load_model
+from bench.graphs.build import GraphParams, build_graph
+from bench.structures import read_structure_file
+
+
+def resolve_model(ref: str, device: str = "cpu", tracking_uri: str | None = None):
+    """``ref`` is a model file, a folder holding ``model.pt``, or an MLflow run id."""
+    path = Path(ref)
+    if path.is_dir():
+        path = path / "model.pt"
+    if path.exists():
+        return load_model(path, device)
+    from bench.tracking import Tracker
+
+    tracker = Tracker(tracking_uri)
+    try:
+        tracker.client.get_run(ref)
+    except Exception:
+        raise FileNotFoundError(f"{ref!r} is neither a model file nor a run id in {tracker.uri}") from None
+    local = tracker.download(ref, "model/model.pt", Path(tempfile.mkdtemp(prefix="bench-model-")))
+    return load_model(local, device)
+
+
+def predict_files(model, params: GraphParams, files: list[Path], device: str = "cpu", batch_size: int = 32):
+    """Yields ``(path, prediction)`` in input order (first property of the model)."""
+    model.eval()
+    files = list(files)
+    for start in range(0, len(files), batch_size):
+        chunk = files[start:start + batch_size]
+        graphs = [build_graph(read_structure_file(p), params) for p in chunk]
+        values = model.predict(Batch.from_data_list(graphs).to(device))[:, 0].cpu().tolist()
+        yield from zip(chunk, values)

@@ -1,0 +1,197 @@
+"""One benchmark run: task + strategy + budget + seed -> trained model, test metrics, an MLflow run."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+
+from bench import paths
+from bench.budgets import get_budget
+from bench.checkpoint import save_model
+from bench.dataset import load_splits, target_stats
+from bench.graphs.build import GraphParams
+from bench.graphs.cache import GraphCache
+from bench.metrics import evaluate
+from bench.progress import TrainingProgress
+from bench.provenance import git_commit, hardware, package_versions
+from bench.strategies import get_strategy
+from bench.tracking import Tracker
+from bench.train import TrainConfig, Trainer, batches, masked_loss, predict
+from tasks import get_task
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    workdir: Path
+    test_metrics: dict[str, float]
+    wall_seconds: float
+    resumed_finished: bool = False
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available here")
+    return device
+
+
+def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str,
+                   epochs: int | None = None, backbone: str = "alignn") -> dict[str, Any]:
+    """Everything that determines a run's result; its hash names the run's working directory."""
+    b = get_budget(budget)
+    backbone_config = _backbone_defaults(backbone) | b.backbone
+    train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
+                        loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
+    return {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
+            "backbone_config": backbone_config, "train": asdict(train),
+            "data_limits": {"train": b.max_train, "val": b.max_val}, "graph": asdict(GraphParams())}
+
+
+def _backbone_defaults(name: str) -> dict[str, Any]:
+    import inspect
+
+    from backbones import get_backbone_class
+
+    sig = inspect.signature(get_backbone_class(name).__init__)
+    return {k: p.default for k, p in sig.parameters.items() if k != "self"}
+
+
+def run_key(config: dict[str, Any], data_hash: str) -> str:
+    blob = json.dumps({k: v for k, v in config.items() if k != "train"} | {
+        "train": {k: v for k, v in config["train"].items() if k not in ("device", "checkpoint_every_s")}},
+        sort_keys=True)
+    return hashlib.sha256((blob + data_hash).encode()).hexdigest()[:12]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def estimate_seconds(model, train_graphs: list, cfg: TrainConfig, n_val: int) -> float:
+    """Seconds the training will take, from one timed forward/backward pass (state restored after)."""
+    state = copy.deepcopy(model.state_dict())
+    sample = next(batches(train_graphs, cfg.batch_size)).to(cfg.device)
+    model.train()
+    for i in range(2):  # the first pass pays one-off allocation costs
+        t0 = time.perf_counter()
+        loss = masked_loss(model(sample), torch.zeros_like(sample.y), cfg.loss)
+        loss.backward()
+        step = time.perf_counter() - t0
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(state)
+    steps = math.ceil(len(train_graphs) / cfg.batch_size) * cfg.epochs
+    # optimizer step + validation pass: ~1.15x the backward-dominated step, measured on the quick budget
+    return 1.15 * step * steps + 0.4 * step * (n_val / cfg.batch_size) * cfg.epochs
+
+
+def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
+                  device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
+                  fresh: bool = False, console: Console | None = None) -> RunResult:
+    console = console or Console(stderr=True)
+    t_start = time.time()
+    task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
+    device = resolve_device(device)
+    config = resolve_config(task, strategy, budget, seed, device, epochs)
+    data_dir = paths.data_dir()
+    data_hash = task_obj.data_hash(data_dir) if all(p.exists() for p in task_obj.paths(data_dir)) else ""
+    key = run_key(config, data_hash)
+    workdir = paths.runs_dir() / f"{task}-{strategy}-{budget}-seed{seed}-{key}"
+    if fresh and workdir.exists():
+        shutil.rmtree(workdir)
+    done = workdir / "result.json"
+    if done.exists():
+        res = json.loads(done.read_text())
+        console.print(f"This exact run already finished (MLflow run {res['run_id']}); use --fresh to train again.")
+        return RunResult(res["run_id"], workdir, res["test_metrics"], res["wall_seconds"], resumed_finished=True)
+
+    train_cfg = TrainConfig(**config["train"])
+    console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.summary}"
+                  + (f" (epochs overridden: {train_cfg.epochs})" if epochs else ""))
+    cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
+    t0 = time.time()
+    splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed)
+    console.print(f"Data: train {len(splits['train'])} · val {len(splits['val'])} · test {len(splits['test'])} "
+                  f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
+                  + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
+
+    seed_everything(seed)
+    model = strat.build(config["backbone"], config["backbone_config"], seed)
+    mean, std = target_stats(splits["train"].targets)
+    model.set_target_scaling(torch.tensor([mean]), torch.tensor([std]))
+    n_params = sum(p.numel() for p in model.parameters())
+    est = estimate_seconds(model.to(device), splits["train"].graphs, train_cfg, len(splits["val"]))
+    console.print(f"Model: {config['backbone']} with {n_params:,} parameters on {device}; "
+                  f"estimated training time {_fmt_seconds(est)} (from one timed step)")
+
+    tracker = Tracker(tracking_uri)
+    run_id_file = workdir / "mlflow_run_id"
+    workdir.mkdir(parents=True, exist_ok=True)
+    tags = {"task": task, "strategy": strategy, "backbone": config["backbone"], "budget": budget,
+            "seed": seed, "data_hash": data_hash, "git_commit": git_commit(), "run_key": key,
+            **{f"version.{k}": v for k, v in package_versions().items()},
+            **{f"hardware.{k}": v for k, v in hardware(device).items()}}
+    run_id = tracker.start(task, f"{strategy}-{budget}-seed{seed}",
+                           run_id_file.read_text().strip() if run_id_file.exists() else None,
+                           {k: str(v) for k, v in tags.items()})
+    run_id_file.write_text(run_id)
+    tracker.log_params(config | {"n_parameters": n_params,
+                                 "n_train": len(splits["train"]), "n_val": len(splits["val"]),
+                                 "n_test": len(splits["test"])})
+    console.print(f"MLflow run {run_id} in {tracker.uri}")
+
+    trainer = Trainer(model, train_cfg, workdir,
+                      on_epoch=lambda r: tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"},
+                                                             step=r["epoch"]),
+                      progress=TrainingProgress(console))
+    try:
+        state = trainer.fit(splits["train"], splits["val"])
+    except BaseException:
+        tracker.finish("KILLED")
+        raise
+
+    test = splits["test"]
+    pred = predict(model, test.graphs, device=device)[:, 0]
+    metrics = evaluate(test.targets, pred)
+    wall = time.time() - t_start
+    tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()} | {
+        "best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+        "train_seconds": state.train_seconds})
+    tracker.set_tags({"wall_time_s": f"{wall:.1f}", "train_seconds": f"{state.train_seconds:.1f}",
+                      "stopped_early": state.stopped_early})
+
+    pred_csv = workdir / "test_predictions.csv"
+    pd.DataFrame({"id": test.ids, "y_true": test.targets, "y_pred": pred}).to_csv(pred_csv, index=False)
+    model_file = save_model(workdir / "model.pt", model.cpu(), cache.params, {
+        "task": task, "target": task_obj.target, "units": task_obj.units, "strategy": strategy,
+        "budget": budget, "seed": seed, "run_id": run_id, "test_metrics": metrics, "data_hash": data_hash,
+        "git_commit": git_commit()})
+    tracker.log_artifact(pred_csv)
+    tracker.log_artifact(model_file, "model")
+    tracker.log_json(config, "config.json")
+    tracker.log_json({"split_ids": {k: v.ids for k, v in splits.items()}}, "splits.json")
+    tracker.log_json(state.history, "history.json")
+    tracker.finish("FINISHED")
+    result = {"run_id": run_id, "test_metrics": metrics, "wall_seconds": wall, "config": config}
+    done.write_text(json.dumps(result, indent=2))
+    return RunResult(run_id, workdir, metrics, wall)
+
+
+def _fmt_seconds(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"

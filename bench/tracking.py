@@ -1,0 +1,96 @@
+"""MLflow tracking: one MLflow run per benchmark run, in a sqlite store by default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.paths import default_tracking_uri
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+class Tracker:
+    """Thin wrapper over the MLflow client; experiments are named after tasks."""
+
+    def __init__(self, tracking_uri: str | None = None):
+        import mlflow
+
+        self.uri = tracking_uri or default_tracking_uri()
+        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+        self.run_id: str | None = None
+
+    def experiment(self, name: str) -> str:
+        exp = self.client.get_experiment_by_name(name)
+        if exp is not None:
+            return exp.experiment_id
+        return self.client.create_experiment(name, artifact_location=self._artifact_location(name))
+
+    def _artifact_location(self, name: str) -> str | None:
+        # With a sqlite store MLflow would put artifacts under ./mlruns of whatever directory the user is in;
+        # keep them next to the database instead.
+        if self.uri.startswith("sqlite:///"):
+            root = Path(self.uri[len("sqlite:///"):]).parent / "mlartifacts" / name
+            return root.resolve().as_uri()
+        return None
+
+    def start(self, experiment: str, run_name: str, resume_run_id: str | None = None,
+              tags: dict[str, str] | None = None) -> str:
+        if resume_run_id:
+            try:
+                run = self.client.get_run(resume_run_id)
+                if run.info.lifecycle_stage == "active":
+                    self.run_id = resume_run_id
+                    self.client.update_run(resume_run_id, status="RUNNING")
+                    return self.run_id
+            except Exception:  # the store was reset or moved: start a new run
+                pass
+        run = self.client.create_run(self.experiment(experiment), run_name=run_name, tags=tags or {})
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(self.run_id).data.params
+        new = [Param(k, v[:6000]) for k, v in flatten(params).items() if k not in existing]
+        for start in range(0, len(new), 100):
+            self.client.log_batch(self.run_id, params=new[start:start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_json(self, obj: Any, name: str) -> None:
+        self.client.log_text(self.run_id, json.dumps(obj, indent=2, default=str), name)
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status=status)
+
+    def download(self, run_id: str, artifact_path: str, dst: Path) -> Path:
+        import mlflow
+
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                        dst_path=str(dst), tracking_uri=self.uri))

@@ -1,0 +1,190 @@
+"""The training loop: AdamW + OneCycle, standardised targets, early stopping, resumable checkpoints.
+
+Resuming is exact: batch order depends only on ``(seed, epoch)``, and ``last.pt`` holds the model,
+optimizer, scheduler and loop state, written atomically at every epoch end and every
+``checkpoint_every_s`` seconds within an epoch. A run killed at any point continues from its last
+checkpoint and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.data import Batch
+
+from bench.dataset import LabelledGraphs
+from bench.metrics import evaluate
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    loss: str = "mse"  # "mse" or "l1", on standardised targets
+    pct_start: float = 0.3
+    patience: int | None = None
+    select: str = "best"  # "best" (lowest validation MAE) or "last"
+    seed: int = 0
+    device: str = "cpu"
+    checkpoint_every_s: float = 300.0
+
+
+@dataclass
+class LoopState:
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0  # batches done in the current epoch (mid-epoch checkpoints)
+    best_val_mae: float = math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+def batches(graphs: list, batch_size: int, order: list[int] | None = None):
+    order = range(len(graphs)) if order is None else order
+    order = list(order)
+    for start in range(0, len(order), batch_size):
+        yield Batch.from_data_list([graphs[k] for k in order[start:start + batch_size]])
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=g).tolist()
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases and normalisation parameters (every parameter with ndim <= 1)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean loss over labelled entries; NaN targets (missing labels) contribute nothing."""
+    mask = ~torch.isnan(target)
+    diff = pred[mask] - target[mask]
+    return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
+
+
+@torch.no_grad()
+def predict(model, graphs: list, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
+    """Predictions in target units, ``[N, P]``."""
+    was_training = model.training
+    model.eval()
+    out = [model.predict(b.to(device)).cpu() for b in batches(graphs, batch_size)]
+    model.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, model.head.out_features))
+
+
+class Trainer:
+    def __init__(self, model, config: TrainConfig, workdir: Path,
+                 on_epoch: Callable[[dict], None] | None = None, progress=None):
+        self.model = model.to(config.device)
+        self.cfg = config
+        self.workdir = Path(workdir)
+        self.on_epoch = on_epoch
+        self.progress = progress  # a bench.progress.TrainingProgress or None
+        self.state = LoopState()
+
+    # -- checkpoints -------------------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.workdir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.workdir / "best.pt"
+
+    def _save(self, path: Path, payload: dict) -> None:
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+
+    def _checkpoint(self, optimizer, scheduler) -> None:
+        self._save(self.last_path, {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "scheduler": scheduler.state_dict(), "state": asdict(self.state),
+                                    "config": asdict(self.cfg)})
+
+    def _resume(self, optimizer, scheduler) -> bool:
+        if not self.last_path.exists():
+            return False
+        ckpt = torch.load(self.last_path, map_location=self.cfg.device, weights_only=False)
+        self.model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        self.state = LoopState(**ckpt["state"])
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------------------
+    def fit(self, train: LabelledGraphs, val: LabelledGraphs) -> LoopState:
+        cfg, model = self.cfg, self.model
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, pct_start=cfg.pct_start)
+        resumed = self._resume(optimizer, scheduler)
+        if self.progress:
+            self.progress.start(cfg.epochs, steps_per_epoch, self.state, resumed)
+
+        mean, std = model.target_mean.to(cfg.device), model.target_std.to(cfg.device)
+        st = self.state
+        while st.epoch < cfg.epochs and not st.stopped_early:
+            model.train()
+            t0, last_ckpt, losses = time.perf_counter(), time.monotonic(), []
+            order = epoch_order(len(train), cfg.seed, st.epoch)[st.step_in_epoch * cfg.batch_size:]
+            for batch in batches(train.graphs, cfg.batch_size, order):
+                batch = batch.to(cfg.device)
+                loss = masked_loss(model(batch), (batch.y - mean) / std, cfg.loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                st.step_in_epoch += 1
+                if self.progress:
+                    self.progress.step(losses[-1])
+                if time.monotonic() - last_ckpt > cfg.checkpoint_every_s:
+                    st.train_seconds += time.perf_counter() - t0
+                    t0, last_ckpt = time.perf_counter(), time.monotonic()
+                    self._checkpoint(optimizer, scheduler)
+            st.train_seconds += time.perf_counter() - t0
+
+            val_pred = predict(model, val.graphs, device=cfg.device)[:, 0]
+            val_metrics = evaluate(val.targets, val_pred)
+            record = {"epoch": st.epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                      "val_mae": val_metrics["mae"], "val_r2": val_metrics["r2"], "lr": scheduler.get_last_lr()[0]}
+            st.history.append(record)
+            if val_metrics["mae"] < st.best_val_mae:
+                st.best_val_mae, st.best_epoch, st.bad_epochs = val_metrics["mae"], st.epoch, 0
+                self._save(self.best_path, {"model": model.state_dict(), "epoch": st.epoch})
+            else:
+                st.bad_epochs += 1
+                if cfg.patience is not None and st.bad_epochs >= cfg.patience:
+                    st.stopped_early = True
+            st.epoch += 1
+            st.step_in_epoch = 0
+            self._checkpoint(optimizer, scheduler)
+            if self.on_epoch:
+                self.on_epoch(record)
+            if self.progress:
+                self.progress.epoch_end(record, st)
+
+        if self.progress:
+            self.progress.stop()
+        if cfg.select == "best" and self.best_path.exists():
+            model.load_state_dict(torch.load(self.best_path, map_location=cfg.device, weights_only=True)["model"])
+        return st
