@@ -159,11 +159,18 @@ def _parse_cif(text: str, source: str) -> Structure:
             # primitive=False keeps the given cell and sites: the graph must describe exactly this structure.
             structures = CifParser.from_str(text).parse_structures(primitive=False)
         except Exception as exc:  # pymatgen raises many types (ValueError, KeyError, IndexError, ...)
-            raise StructureError(source, f"unparseable CIF: {_short(exc)}") from None
+            raise StructureError(source, f"unparseable CIF: {_cif_reason(caught, exc)}") from None
     if not structures:
-        reason = _short(caught[-1].message) if caught else "no structure found"
-        raise StructureError(source, f"unparseable CIF: {reason}")
+        raise StructureError(source, f"unparseable CIF: {_cif_reason(caught, 'no structure found')}")
     return structures[0]
+
+
+def _cif_reason(caught, fallback) -> str:
+    # pymatgen's final "no structures" error hides the cause, which it emitted as a warning just before.
+    for w in caught:
+        if str(w.message).startswith("No structure parsed"):
+            return _short(w.message)
+    return _short(fallback)
 
 
 def _parse_poscar(text: str, source: str) -> Structure:
@@ -183,11 +190,15 @@ def _parse_dict_text(text: str, source: str) -> dict:
     # literal_eval only builds literals, so a hostile string cannot run code (never use eval here).
     try:
         data = ast.literal_eval(text.strip())
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        if "malformed node" in str(exc):
+            reason = "it contains an expression that is not a literal (never evaluated)"
+        else:
+            reason = _short(exc)
         try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise StructureError(source, f"unparseable structure dict text: {_short(exc)}") from None
+            data = json.loads(text)  # JSON spellings literal_eval rejects: true/false/null/NaN
+        except (ValueError, RecursionError):
+            raise StructureError(source, f"unparseable structure dict text: {reason}") from None
     if not isinstance(data, dict):
         raise StructureError(source, f"structure text is a {type(data).__name__}, not a dict")
     return data
@@ -229,7 +240,7 @@ def _from_jarvis(d: dict, source: str) -> Structure:
         raise StructureError(source, f"lattice_mat has shape {lattice.shape}, expected (3, 3)")
     _check_lattice(lattice, source)
     elements = d["elements"]
-    if isinstance(elements, str) or not isinstance(elements, Sequence):
+    if isinstance(elements, str) or not isinstance(elements, (Sequence, np.ndarray)):
         raise StructureError(source, f"elements is {elements!r}, expected a list of element symbols")
     coords = _numeric_array(d["coords"], "coords", source)
     if len(elements) == 0:
@@ -400,9 +411,8 @@ def _float_row(v) -> np.ndarray:
 
 
 def _short(exc) -> str:
-    text = str(exc).strip()
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    return _clip(line) if line else type(exc).__name__
+    text = " ".join(ln.strip() for ln in str(exc).splitlines() if ln.strip())
+    return _clip(text) if text else type(exc).__name__
 
 
 def _clip(text: str, limit: int = 200) -> str:
