@@ -1,0 +1,1 @@
+"""Leaderboard: committed result records (``results/``) and the static-site renderer."""
