@@ -25,6 +25,7 @@ class Budget:
     select: str = "last"  # which checkpoint is evaluated on test: "best" (validation MAE) or "last"
     max_train: int | None = None  # cap on training structures (seeded subsample)
     max_val: int | None = None
+    max_test: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,9 +34,9 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
         name="smoke",
-        summary="ALIGNN 1+1 layers, hidden 32; 3 epochs on 64 training structures; full test set",
+        summary="ALIGNN 1+1 layers, hidden 32; 3 epochs on 64 training structures; at most 128 test structures",
         backbone=dict(alignn_layers=1, gcn_layers=1, hidden_features=32, embedding_features=16),
-        epochs=3, batch_size=16, lr=1e-3, patience=None, select="best", max_train=64, max_val=16,
+        epochs=3, batch_size=16, lr=1e-3, patience=None, select="best", max_train=64, max_val=16, max_test=128,
     ),
     "quick": Budget(
         name="quick",

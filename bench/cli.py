@@ -30,6 +30,9 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, batch order and subsampling."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Override the budget's number of epochs."),
+    ft_size: Optional[int] = typer.Option(None, "--ft-size", help="Train on a fine-tuning subset of this size."),
+    trial: int = typer.Option(1, "--trial", help="Which random subset of --ft-size (1-5)."),
+    fold: Optional[int] = typer.Option(None, "--fold", help="Cross-validation fold (tasks with k-fold splits)."),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                help="MLflow store (default: sqlite in the user data dir)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard checkpoints of this exact run and start over."),
@@ -58,7 +61,8 @@ def run(
 
     console = Console(stderr=True)
     try:
-        result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, epochs, fresh, console)
+        result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, epochs, fresh, console,
+                               ft_size=ft_size, trial=trial, fold=fold)
     except (DatasetError, TargetError, FileNotFoundError, ValueError) as err:
         _fail(str(err))
     table = Table(title=f"{task} · {strategy} · {budget} · seed {seed}: test metrics")
@@ -70,21 +74,43 @@ def run(
                     f"model: {result.workdir / 'model.pt'}")
 
 
-@app.command()
-def tasks() -> None:
-    """List the registered tasks."""
+tasks_app = typer.Typer(help="List tasks, or show one task's card.", invoke_without_command=True)
+app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback()
+def tasks(ctx: typer.Context) -> None:
+    """List the registered tasks (``bench tasks show T`` prints one task's card)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.console import Console
     from rich.table import Table
 
     from tasks import all_tasks
 
     table = Table(title="Tasks")
-    for col in ("name", "target", "units", "role", "split", "main metric", "source"):
-        table.add_column(col)
+    for col in ("name", "target", "units", "role", "split", "source"):
+        table.add_column(col, overflow="fold")
     for t in all_tasks().values():
-        split = f"test {t.split.test_fraction:.0%}, val {t.split.val_fraction:.0%} of rest (seed {t.split.seed})"
-        table.add_row(t.name, t.target, t.units, ", ".join(t.role), split, t.main_metric, t.citation)
-    Console().print(table)
+        table.add_row(t.name, t.target + (f" ({t.target_transform})" if t.target_transform else ""), t.units,
+                      ", ".join(t.role), t.split.describe(), t.citation)
+    Console(width=200).print(table)
+
+
+@tasks_app.command("show")
+def tasks_show(name: str = typer.Argument(..., help="Task name.")) -> None:
+    """Print a task's card: source, size, units, target statistics, splits, what cleaning removed."""
+    from tasks import all_tasks
+
+    if name not in all_tasks():
+        _fail(f"unknown task {name!r}; known tasks: {', '.join(sorted(all_tasks()))}")
+    from bench.paths import data_dir
+    from tasks.card import render_card
+
+    try:
+        typer.echo(render_card(all_tasks()[name], data_dir()))
+    except FileNotFoundError as err:
+        _fail(str(err))
 
 
 @app.command()
@@ -120,6 +146,15 @@ def ui(
     typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port}")
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                "--host", "127.0.0.1", "--port", str(port)])
+
+
+def _register_subapps() -> None:
+    from bench.cli_data import data_app
+
+    app.add_typer(data_app, name="data")
+
+
+_register_subapps()
 
 
 def main() -> None:

@@ -13,7 +13,8 @@ import torch
 from bench.graphs.cache import GraphCache
 from bench.graphs.data import AlignnGraph
 from bench.structures import StructureError, check_targets, parse_structure
-from tasks.base import Record, Task
+from tasks.base import Task
+from tasks.data import Record
 
 
 class DatasetError(ValueError):
@@ -63,20 +64,22 @@ def build_graphs(records: list[Record], cache: GraphCache, source: str) -> Label
 
 
 def load_splits(task: Task, data_dir: Path, cache: GraphCache, limits: dict[str, int | None] | None = None,
-                seed: int = 0) -> dict[str, LabelledGraphs]:
-    """The task's train/val/test graphs. ``limits`` caps a split's size (a seeded subsample; smoke budgets)."""
-    records = task.load(data_dir)
+                seed: int = 0, ft_size: int | None = None, trial: int = 1,
+                fold: int | None = None) -> dict[str, LabelledGraphs]:
+    """The task's train/val/test graphs for one split (see ``tasks.splits``). ``limits`` caps a split's
+    size with a seeded subsample (smoke budgets)."""
+    data = task.load(data_dir)
     source = f"{task.name} ({', '.join(task.files)})"
-    check_records(records, source)
-    by_id = {r.id: r for r in records}
-    splits = task.split.assign(by_id)
+    splits = task.protocol(fold).assign(data, ft_size=ft_size, trial=trial, fold=fold)
+    used = [data.records[i] for part in splits.values() for i in part]
+    check_records(used, source)
     out = {}
     for name, ids in splits.items():
         cap = (limits or {}).get(name)
         if cap is not None and cap < len(ids):
             rng = np.random.default_rng(seed)
             ids = [ids[k] for k in sorted(rng.choice(len(ids), size=cap, replace=False))]
-        out[name] = build_graphs([by_id[i] for i in ids], cache, source)
+        out[name] = build_graphs([data.records[i] for i in ids], cache, source)
     return out
 
 

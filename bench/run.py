@@ -51,15 +51,16 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str,
-                   epochs: int | None = None, backbone: str = "alignn") -> dict[str, Any]:
+                   epochs: int | None = None, backbone: str = "alignn", split: dict | None = None) -> dict[str, Any]:
     """Everything that determines a run's result; its hash names the run's working directory."""
     b = get_budget(budget)
     backbone_config = _backbone_defaults(backbone) | b.backbone
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
     return {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
+            "split": {"ft_size": None, "trial": 1, "fold": None} | (split or {}),
             "backbone_config": backbone_config, "train": asdict(train),
-            "data_limits": {"train": b.max_train, "val": b.max_val}, "graph": asdict(GraphParams())}
+            "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": asdict(GraphParams())}
 
 
 def _backbone_defaults(name: str) -> dict[str, Any]:
@@ -104,16 +105,18 @@ def estimate_seconds(model, train_graphs: list, cfg: TrainConfig, n_val: int) ->
 
 def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
                   device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
-                  fresh: bool = False, console: Console | None = None) -> RunResult:
+                  fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
+                  trial: int = 1, fold: int | None = None) -> RunResult:
     console = console or Console(stderr=True)
     t_start = time.time()
     task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
     device = resolve_device(device)
-    config = resolve_config(task, strategy, budget, seed, device, epochs)
+    config = resolve_config(task, strategy, budget, seed, device, epochs,
+                            split={"ft_size": ft_size, "trial": trial, "fold": fold})
     data_dir = paths.data_dir()
     data_hash = task_obj.data_hash(data_dir) if all(p.exists() for p in task_obj.paths(data_dir)) else ""
     key = run_key(config, data_hash)
-    workdir = paths.runs_dir() / f"{task}-{strategy}-{budget}-seed{seed}-{key}"
+    workdir = paths.runs_dir() / f"{task}-{strategy}-{budget}{split_label(config['split'])}-seed{seed}-{key}"
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     done = workdir / "result.json"
@@ -127,7 +130,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                   + (f" (epochs overridden: {train_cfg.epochs})" if epochs else ""))
     cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
     t0 = time.time()
-    splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed)
+    splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed, **config["split"])
     console.print(f"Data: train {len(splits['train'])} · val {len(splits['val'])} · test {len(splits['test'])} "
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
@@ -145,10 +148,10 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     run_id_file = workdir / "mlflow_run_id"
     workdir.mkdir(parents=True, exist_ok=True)
     tags = {"task": task, "strategy": strategy, "backbone": config["backbone"], "budget": budget,
-            "seed": seed, "data_hash": data_hash, "git_commit": git_commit(), "run_key": key,
+            "seed": seed, **{k: v for k, v in config["split"].items() if v is not None}, "data_hash": data_hash, "git_commit": git_commit(), "run_key": key,
             **{f"version.{k}": v for k, v in package_versions().items()},
             **{f"hardware.{k}": v for k, v in hardware(device).items()}}
-    run_id = tracker.start(task, f"{strategy}-{budget}-seed{seed}",
+    run_id = tracker.start(task, f"{strategy}-{budget}{split_label(config['split'])}-seed{seed}",
                            run_id_file.read_text().strip() if run_id_file.exists() else None,
                            {k: str(v) for k, v in tags.items()})
     run_id_file.write_text(run_id)
@@ -192,6 +195,14 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     result = {"run_id": run_id, "test_metrics": metrics, "wall_seconds": wall, "config": config}
     done.write_text(json.dumps(result, indent=2))
     return RunResult(run_id, workdir, metrics, wall)
+
+
+def split_label(split: dict) -> str:
+    if split.get("fold") is not None:
+        return f"-fold{split['fold']}"
+    if split.get("ft_size") is not None:
+        return f"-n{split['ft_size']}-t{split['trial']}"
+    return ""
 
 
 def _fmt_seconds(s: float) -> str:

@@ -10,11 +10,14 @@ import functools
 import importlib
 import pkgutil
 
-from tasks.base import RandomSplit, Record, Task
+from tasks.base import Task
+from tasks.data import Record, TaskData
+from tasks.splits import GroupSplit, KFoldSplit, RandomSplit, SplitProtocol
 
-__all__ = ["Record", "RandomSplit", "Task", "all_tasks", "get_task"]
+__all__ = ["GroupSplit", "KFoldSplit", "RandomSplit", "Record", "SplitProtocol", "Task", "TaskData", "all_tasks",
+           "get_task"]
 
-_NOT_TASK_MODULES = {"base", "loaders"}
+_NOT_TASK_MODULES = {"base", "data", "loaders", "splits"}
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.base import Record, Task
+from tasks.base import Task
+from tasks.data import Record
 
 
 def matminer_csv(structure_column: str = "structure", fmt: str = "cif", id_column: str | None = None):

@@ -34,7 +34,7 @@ def test_broken_cif_names_the_file_and_the_entry(tmp_path, piezo_rows):
     _write_csv(tmp_path / "toy.csv", rows)
     task = _task(tmp_path)
     with pytest.raises(DatasetError) as err:
-        build_graphs(task.load(tmp_path), GraphCache(tmp_path / "cache"), "toy (toy.csv)")
+        build_graphs(list(task.load(tmp_path).records.values()), GraphCache(tmp_path / "cache"), "toy (toy.csv)")
     msg = str(err.value)
     assert "2 of 30 structures" in msg and "toy.csv" in msg
     assert f"entry {rows.loc[7, 'material_id']}" in msg and f"entry {rows.loc[11, 'material_id']}" in msg
@@ -46,7 +46,7 @@ def test_nan_targets_are_rejected_with_a_count(tmp_path, piezo_rows):
     _write_csv(tmp_path / "toy.csv", rows)
     task = _task(tmp_path)
     with pytest.raises(TargetError) as err:
-        check_records(task.load(tmp_path), "toy")
+        check_records(list(task.load(tmp_path).records.values()), "toy")
     msg = str(err.value)
     assert "3" in msg and rows.loc[2, "material_id"] in msg
     with pytest.raises(TargetError):
