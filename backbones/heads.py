@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 
@@ -45,8 +46,30 @@ class MLPHead(nn.Module):
                 "hidden": self.hidden}
 
 
+class MultiHead(nn.Module):
+    r"""One :class:`MLPHead` per property on a shared embedding (multi-property pre-training):
+    :math:`\hat y_p = \mathrm{MLP}_p(h)`, concatenated to ``[B, P]``."""
+
+    def __init__(self, in_features: int, properties: list[str], hidden: int = 128):
+        super().__init__()
+        self.in_features, self.properties, self.hidden = in_features, list(properties), hidden
+        self.out_features = len(self.properties)
+        self.heads = nn.ModuleList(MLPHead(in_features, 1, hidden) for _ in self.properties)
+
+    def reset_parameters(self) -> None:
+        for head in self.heads:
+            head.reset_parameters()
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.cat([head(h) for head in self.heads], dim=1)
+
+    def config(self) -> dict:
+        return {"type": "multi", "in_features": self.in_features, "properties": self.properties,
+                "hidden": self.hidden}
+
+
 def build_head(config: dict) -> nn.Module:
     """Rebuild a head from its ``config()``."""
     cfg = dict(config)
     kind = cfg.pop("type")
-    return {"linear": LinearHead, "mlp": MLPHead}[kind](**cfg)
+    return {"linear": LinearHead, "mlp": MLPHead, "multi": MultiHead}[kind](**cfg)

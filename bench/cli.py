@@ -12,7 +12,7 @@ app = typer.Typer(help="Benchmark transfer learning of materials properties with
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # Commands that train or run models: worth re-executing under a fast allocator.
-HEAVY = {"run", "predict"}
+HEAVY = {"run", "predict", "pretrain", "sweep"}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -25,7 +25,11 @@ def _fail(message: str, code: int = 2) -> None:
 @app.command()
 def run(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `bench tasks`)."),
-    strategy: str = typer.Option("scratch", "--strategy", "-s", help="scratch"),
+    strategy: str = typer.Option("scratch", "--strategy", "-s", help="scratch | ptft | mpt"),
+    pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...)."),
+    pt_size: Optional[str] = typer.Option(None, "--pt-size", help="Pre-training structures per source: N, 1000, all."),
+    mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources", help="mpt: comma-separated sources."),
+    ft_mode: str = typer.Option("all", "--ft-mode", help="all | last-layer | new-head | 2-body | 3-body | all-but-embedding"),
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper"),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, batch order and subsampling."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
@@ -55,6 +59,12 @@ def run(
         _fail(f"unknown strategy {strategy!r}; known strategies: {', '.join(STRATEGIES)}")
     if budget not in BUDGETS:
         _fail(f"unknown budget {budget!r}; known budgets: {', '.join(BUDGETS)}")
+    from bench.finetune import MODES
+
+    if ft_mode not in MODES:
+        _fail(f"unknown fine-tuning mode {ft_mode!r}; known modes: {', '.join(MODES)}")
+    pretrain = {"source": pt_source, "pt_size": _pt_size(pt_size),
+                "sources": mpt_sources.split(",") if mpt_sources else None}
 
     from bench.run import run_benchmark
     from bench.structures import TargetError
@@ -62,8 +72,8 @@ def run(
     console = Console(stderr=True)
     try:
         result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, epochs, fresh, console,
-                               ft_size=ft_size, trial=trial, fold=fold)
-    except (DatasetError, TargetError, FileNotFoundError, ValueError) as err:
+                               ft_size=ft_size, trial=trial, fold=fold, pretrain=pretrain, ft_mode=ft_mode)
+    except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         _fail(str(err))
     table = Table(title=f"{task} · {strategy} · {budget} · seed {seed}: test metrics")
     for name in ("mae", "rmse", "r2", "mad_mae"):
@@ -111,6 +121,99 @@ def tasks_show(name: str = typer.Argument(..., help="Task name.")) -> None:
         typer.echo(render_card(all_tasks()[name], data_dir()))
     except FileNotFoundError as err:
         _fail(str(err))
+
+
+def _pt_size(value: Optional[str]):
+    if value is None or value in ("all", "1000"):
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        _fail(f"--pt-size must be a number, 1000 or all; got {value!r}")
+
+
+@app.command()
+def pretrain(
+    source: Optional[str] = typer.Option(None, "--source", help="Pre-training source (task name or code)."),
+    sources: Optional[str] = typer.Option(None, "--sources", help="mpt: comma-separated sources."),
+    strategy: str = typer.Option("ptft", "--strategy", help="ptft (one source) | mpt (several)"),
+    pt_size: Optional[str] = typer.Option("941", "--pt-size", help="Structures per source: N, 1000, all."),
+    budget: str = typer.Option("quick", "--budget", "-b"),
+    seed: int = typer.Option(0, "--seed"),
+    for_task: Optional[str] = typer.Option(None, "--for-task",
+                                           help="Target task whose test structures are excluded (what "
+                                                "`bench run --task T` uses)."),
+    weighting: str = typer.Option("equal", "--weighting", help="mpt property weighting: equal | count"),
+    device: str = typer.Option("auto", "--device"),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI"),
+) -> None:
+    """Pre-train a trunk and store it in the checkpoint cache (reused by `bench run`)."""
+    import json
+
+    from rich.console import Console
+
+    from bench.pretrain import PretrainSpec, pretrained_model
+    from bench.run import _backbone_defaults, resolve_device
+    from bench.budgets import get_budget
+    from bench.strategies import resolve_source
+
+    try:
+        names = [resolve_source(s, for_task) for s in (sources.split(",") if sources else [source] if source else [])]
+        if not names:
+            _fail("give --source S (ptft) or --sources A,B,C (mpt)")
+        if strategy == "mpt" and len(names) < 2:
+            _fail("--strategy mpt needs at least two --sources")
+        spec = PretrainSpec(tuple(names), _pt_size(pt_size), budget, seed, "alignn",
+                            _backbone_defaults("alignn") | get_budget(budget).backbone, for_task, weighting)
+        _, card = pretrained_model(spec, Console(stderr=True), resolve_device(device), tracking_uri)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    typer.echo(json.dumps({k: card[k] for k in ("key", "data", "metrics", "wall_seconds")}, indent=2, default=str))
+
+
+@app.command()
+def sweep(
+    task: str = typer.Option(..., "--task", "-t"),
+    strategies: str = typer.Option("scratch,ptft,mpt", "--strategies"),
+    ft_sizes: str = typer.Option("10,100,200,500,800", "--ft-sizes", help="Comma-separated; 'all' = whole pool."),
+    trials: str = typer.Option("1-5", "--trials", help="e.g. 1-5 or 1,3"),
+    pt_sources: str = typer.Option("fe", "--pt-sources", help="ptft sources, comma-separated."),
+    pt_sizes: Optional[str] = typer.Option(None, "--pt-sizes", help="PT-size study, e.g. 941,1000,5000,all."),
+    mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources"),
+    ft_mode: str = typer.Option("all", "--ft-mode"),
+    budget: str = typer.Option("quick", "--budget", "-b"),
+    seed: int = typer.Option(0, "--seed"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    metric: str = typer.Option("mae", "--metric", help="Metric of the summary table: mae | rmse | r2 | mad_mae"),
+    export: bool = typer.Option(False, "--export", help="Write a result record per run to leaderboard/results/."),
+    device: str = typer.Option("auto", "--device"),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI"),
+) -> None:
+    """Run a grid of strategies x FT sizes x trials; rerunning skips what finished; prints the comparison."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from bench.records import RESULTS_DIR
+    from bench.sweep import grid, parse_trials, run_sweep, summarise
+
+    sizes = [None if s == "all" else int(s) for s in ft_sizes.split(",")]
+    cells = grid(strategies.split(","), sizes, parse_trials(trials), pt_sources.split(","),
+                 [_pt_size(s) for s in pt_sizes.split(",")] if pt_sizes else [None],
+                 mpt_sources.split(",") if mpt_sources else None)
+    console = Console(stderr=True)
+    try:
+        rows = run_sweep(task, cells, budget, seed, device, tracking_uri, ft_mode, console,
+                         RESULTS_DIR if export else None, epochs)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    table = Table(title=f"{task}: test {metric} (mean ± std over trials; paired difference vs scratch)")
+    for col in ("strategy", "FT size", "n", metric, "Δ vs scratch"):
+        table.add_column(col, justify="right" if col != "strategy" else "left")
+    for r in summarise(rows, metric):
+        diff = ("" if r["paired_diff_mean"] is None else
+                f"{r['paired_diff_mean']:+.4g} ± {r['paired_diff_std'] or 0:.2g} ({r['n_paired']} paired)")
+        table.add_row(r["label"], str(r["ft_size"] or "all"), str(r["n"]), f"{r['mean']:.4g} ± {r['std']:.2g}", diff)
+    Console(width=160).print(table)
 
 
 @app.command()

@@ -24,6 +24,18 @@ class PropertyModel(nn.Module):
         out = head.out_features
         self.register_buffer("target_mean", torch.zeros(out))
         self.register_buffer("target_std", torch.ones(out))
+        self._frozen_modules: list[nn.Module] = []  # kept in eval mode while training (see bench.finetune)
+
+    def set_frozen_modules(self, modules: list[nn.Module]) -> None:
+        object.__setattr__(self, "_frozen_modules", list(modules))  # a plain list: not registered as children
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> "PropertyModel":
+        super().train(mode)
+        if mode:
+            for module in self._frozen_modules:
+                module.eval()
+        return self
 
     def set_target_scaling(self, mean: Tensor, std: Tensor) -> None:
         self.target_mean.copy_(torch.as_tensor(mean, dtype=self.target_mean.dtype))

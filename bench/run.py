@@ -51,14 +51,27 @@ def resolve_device(device: str) -> str:
 
 
 def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str,
-                   epochs: int | None = None, backbone: str = "alignn", split: dict | None = None) -> dict[str, Any]:
+                   epochs: int | None = None, backbone: str = "alignn", split: dict | None = None,
+                   pretrain: dict | None = None, ft_mode: str = "all") -> dict[str, Any]:
     """Everything that determines a run's result; its hash names the run's working directory."""
+    from bench.strategies import mpt_sources, resolve_source
+
     b = get_budget(budget)
+    pretrain = dict(pretrain or {})
+    if strategy == "scratch":
+        pretrain, ft_mode = {}, "all"
+    elif strategy == "ptft":
+        pretrain = {"source": resolve_source(pretrain.get("source") or "fe", task),
+                    "pt_size": pretrain.get("pt_size") or 941}
+    elif strategy == "mpt":
+        pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"))),
+                    "pt_size": pretrain.get("pt_size") or 941, "weighting": pretrain.get("weighting") or "equal"}
     backbone_config = _backbone_defaults(backbone) | b.backbone
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
     return {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
             "split": {"ft_size": None, "trial": 1, "fold": None} | (split or {}),
+            "pretrain": pretrain, "ft_mode": ft_mode,
             "backbone_config": backbone_config, "train": asdict(train),
             "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": asdict(GraphParams())}
 
@@ -103,20 +116,41 @@ def estimate_seconds(model, train_graphs: list, cfg: TrainConfig, n_val: int) ->
     return 1.15 * step * steps + 0.4 * step * (n_val / cfg.batch_size) * cfg.epochs
 
 
-def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
-                  device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
-                  fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
-                  trial: int = 1, fold: int | None = None) -> RunResult:
-    console = console or Console(stderr=True)
-    t_start = time.time()
-    task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
-    device = resolve_device(device)
+@dataclass
+class RunPlan:
+    config: dict[str, Any]
+    key: str
+    workdir: Path
+    data_hash: str
+
+
+def plan_run(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0, device: str = "cpu",
+             epochs: int | None = None, ft_size: int | None = None, trial: int = 1, fold: int | None = None,
+             pretrain: dict | None = None, ft_mode: str = "all") -> RunPlan:
+    """The resolved configuration of a run, its key and working directory (nothing is trained)."""
+    task_obj = get_task(task)
     config = resolve_config(task, strategy, budget, seed, device, epochs,
-                            split={"ft_size": ft_size, "trial": trial, "fold": fold})
+                            split={"ft_size": ft_size, "trial": trial, "fold": fold}, pretrain=pretrain,
+                            ft_mode=ft_mode)
     data_dir = paths.data_dir()
     data_hash = task_obj.data_hash(data_dir) if all(p.exists() for p in task_obj.paths(data_dir)) else ""
     key = run_key(config, data_hash)
     workdir = paths.runs_dir() / f"{task}-{strategy}-{budget}{split_label(config['split'])}-seed{seed}-{key}"
+    return RunPlan(config, key, workdir, data_hash)
+
+
+def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
+                  device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
+                  fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
+                  trial: int = 1, fold: int | None = None, pretrain: dict | None = None,
+                  ft_mode: str = "all") -> RunResult:
+    console = console or Console(stderr=True)
+    t_start = time.time()
+    task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
+    device = resolve_device(device)
+    plan = plan_run(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain, ft_mode)
+    config, key, workdir, data_hash = plan.config, plan.key, plan.workdir, plan.data_hash
+    data_dir = paths.data_dir()
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     done = workdir / "result.json"
@@ -136,7 +170,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
 
     seed_everything(seed)
-    model = strat.build(config["backbone"], config["backbone_config"], seed)
+    model, strategy_info = strat.build(config, console, device, tracking_uri)
+    seed_everything(seed)
     mean, std = target_stats(splits["train"].targets)
     model.set_target_scaling(torch.tensor([mean]), torch.tensor([std]))
     n_params = sum(p.numel() for p in model.parameters())
@@ -155,6 +190,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                            run_id_file.read_text().strip() if run_id_file.exists() else None,
                            {k: str(v) for k, v in tags.items()})
     run_id_file.write_text(run_id)
+    if strategy_info:
+        tracker.set_tags({f"strategy.{k}": v for k, v in strategy_info.items()})
     tracker.log_params(config | {"n_parameters": n_params,
                                  "n_train": len(splits["train"]), "n_val": len(splits["val"]),
                                  "n_test": len(splits["test"])})
@@ -191,9 +228,15 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     tracker.log_json(config, "config.json")
     tracker.log_json({"split_ids": {k: v.ids for k, v in splits.items()}}, "splits.json")
     tracker.log_json(state.history, "history.json")
+    result = {"run_id": run_id, "run_key": key, "test_metrics": metrics, "wall_seconds": wall,
+              "train_seconds": state.train_seconds, "config": config, "data_hash": data_hash,
+              "strategy_info": strategy_info, "n_parameters": n_params,
+              "best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
+              "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
+              "versions": package_versions(), "hardware": hardware(device), "finished_at": time.time()}
+    tracker.log_json(result, "record.json")
     tracker.finish("FINISHED")
-    result = {"run_id": run_id, "test_metrics": metrics, "wall_seconds": wall, "config": config}
-    done.write_text(json.dumps(result, indent=2))
+    done.write_text(json.dumps(result, indent=2, default=str))
     return RunResult(run_id, workdir, metrics, wall)
 
 

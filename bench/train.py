@@ -31,6 +31,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     loss: str = "mse"  # "mse" or "l1", on standardised targets
+    weighting: str = "equal"  # several properties: "equal" (each property's mean loss counts the same) or "count"
     pct_start: float = 0.3
     patience: int | None = None
     select: str = "best"  # "best" (lowest validation MAE) or "last"
@@ -72,11 +73,24 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Mean loss over labelled entries; NaN targets (missing labels) contribute nothing."""
+def masked_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, weighting: str = "equal") -> torch.Tensor:
+    r"""Loss over labelled entries only: NaN targets (missing labels) contribute neither loss nor gradient.
+
+    ``weighting="equal"``: :math:`\frac{1}{|P'|}\sum_{p \in P'} \frac{1}{n_p}\sum_{i:\,y_{ip}\ne\varnothing}
+    \ell(\hat y_{ip}, y_{ip})` over the properties :math:`P'` labelled in the batch, so a property with few
+    labels weighs as much as one with many (targets are standardised per property, so the scales match);
+    ``"count"``: the mean over all labelled entries. For one property both are the plain mean.
+    """
     mask = ~torch.isnan(target)
-    diff = pred[mask] - target[mask]
-    return diff.abs().mean() if kind == "l1" else diff.pow(2).mean()
+    diff = torch.where(mask, pred - torch.nan_to_num(target), torch.zeros_like(pred))
+    err = diff.abs() if kind == "l1" else diff.pow(2)
+    if weighting == "count" or err.size(1) == 1:
+        return err.sum() / mask.sum().clamp_min(1)
+    if weighting != "equal":
+        raise ValueError(f"unknown weighting {weighting!r}; use 'equal' or 'count'")
+    per_property = err.sum(0) / mask.sum(0).clamp_min(1)
+    present = mask.any(0)
+    return per_property[present].mean() if present.any() else err.sum() * 0.0
 
 
 @torch.no_grad()
@@ -87,6 +101,23 @@ def predict(model, graphs: list, batch_size: int = 64, device: str = "cpu") -> n
     out = [model.predict(b.to(device)).cpu() for b in batches(graphs, batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy() if out else np.zeros((0, model.head.out_features))
+
+
+def validation_metrics(targets: np.ndarray, pred: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """One property: MAE and R² in target units. Several: ``val_mae`` is the mean over properties of the
+    MAE divided by the property's training standard deviation (labelled entries only), so properties in
+    different units count alike; ``val_r2`` the mean R²."""
+    if targets.ndim == 1:
+        m = evaluate(targets, pred[:, 0])
+        return {"val_mae": m["mae"], "val_r2": m["r2"]}
+    maes, r2s = [], []
+    for p in range(targets.shape[1]):
+        mask = ~np.isnan(targets[:, p])
+        if mask.sum() >= 2:
+            m = evaluate(targets[mask, p], pred[mask, p])
+            maes.append(m["mae"] / std[p])
+            r2s.append(m["r2"])
+    return {"val_mae": float(np.mean(maes)), "val_r2": float(np.mean(r2s))}
 
 
 class Trainer:
@@ -148,7 +179,7 @@ class Trainer:
             order = epoch_order(len(train), cfg.seed, st.epoch)[st.step_in_epoch * cfg.batch_size:]
             for batch in batches(train.graphs, cfg.batch_size, order):
                 batch = batch.to(cfg.device)
-                loss = masked_loss(model(batch), (batch.y - mean) / std, cfg.loss)
+                loss = masked_loss(model(batch), (batch.y - mean) / std, cfg.loss, cfg.weighting)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -163,13 +194,13 @@ class Trainer:
                     self._checkpoint(optimizer, scheduler)
             st.train_seconds += time.perf_counter() - t0
 
-            val_pred = predict(model, val.graphs, device=cfg.device)[:, 0]
-            val_metrics = evaluate(val.targets, val_pred)
+            val_metrics = validation_metrics(val.targets, predict(model, val.graphs, device=cfg.device),
+                                             model.target_std.cpu().numpy())
             record = {"epoch": st.epoch, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                      "val_mae": val_metrics["mae"], "val_r2": val_metrics["r2"], "lr": scheduler.get_last_lr()[0]}
+                      **val_metrics, "lr": scheduler.get_last_lr()[0]}
             st.history.append(record)
-            if val_metrics["mae"] < st.best_val_mae:
-                st.best_val_mae, st.best_epoch, st.bad_epochs = val_metrics["mae"], st.epoch, 0
+            if val_metrics["val_mae"] < st.best_val_mae:
+                st.best_val_mae, st.best_epoch, st.bad_epochs = val_metrics["val_mae"], st.epoch, 0
                 self._save(self.best_path, {"model": model.state_dict(), "epoch": st.epoch})
             else:
                 st.bad_epochs += 1

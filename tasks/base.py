@@ -27,6 +27,9 @@ class Task:
     split: SplitProtocol = field(default_factory=RandomSplit)
     cv: SplitProtocol | None = field(default_factory=KFoldSplit)  # used when a run asks for a --fold
     target_transform: str | None = None  # e.g. "log10": applied by the loader, stated on the card
+    family: str = "physical"  # tasks of one family share conventions (units, splits) and MPT source sets
+    pt_aliases: tuple[str, ...] = ()  # short names for --pt-source, e.g. ("fe",)
+    mpt_sources: tuple[str, ...] = ()  # default multi-property pre-training sources when this is the target
 
     def protocol(self, fold: int | None = None) -> SplitProtocol:
         if fold is None:

@@ -85,13 +85,22 @@ class ALIGNN(Backbone):
             groups[f"gcn.{i}"] = layer
         return groups
 
+    def site_features(self, batch) -> Tensor:
+        r"""CGCNN features per site, occupancy-weighted on disordered sites:
+        :math:`x_i = \sum_{s \in i} c_s\, f(Z_s)`."""
+        site = getattr(batch, "species_site", None)
+        if site is None or (site.numel() == batch.z.numel() and bool((batch.species_w == 1).all())):
+            return self.atom_features[batch.z]  # ordered: one species per site, weight 1
+        weighted = self.atom_features[batch.species_z] * batch.species_w.unsqueeze(1)
+        return weighted.new_zeros(batch.z.numel(), weighted.size(1)).index_add_(0, batch.species_site, weighted)
+
     def forward(self, batch) -> Tensor:
         edge_index, lg_index, vec = batch.edge_index, batch.lg_index, batch.edge_vec
         length = vec.norm(dim=1)
         r1, r2 = -vec[lg_index[0]], vec[lg_index[1]]
         cos = ((r1 * r2).sum(1) / (length[lg_index[0]] * length[lg_index[1]])).clamp(-1.0, 1.0)
 
-        h = self.atom_embedding(self.atom_features[batch.z])
+        h = self.atom_embedding(self.site_features(batch))
         e = self.edge_embedding(length)
         t = self.angle_embedding(cos)
         for layer in self.alignn_layers:

@@ -14,7 +14,7 @@ from bench.graphs.line_graph import line_graph
 from bench.graphs.neighbors import canonical_edges, knn_within_cutoff
 
 # Bump when the graph a structure maps to changes: cache entries of other versions are never read.
-GRAPH_VERSION = 1
+GRAPH_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,12 @@ def build_graph(structure, params: GraphParams = GraphParams()) -> AlignnGraph:
     edge_image = torch.from_numpy(np.concatenate([img, -img]).astype(np.int32))
     edge_vec = torch.from_numpy(np.concatenate([vec, -vec]).astype(np.float32))
     n = len(structure)
+    species_z, species_w, species_site = site_species(structure)
     return AlignnGraph(
         z=torch.tensor(atomic_numbers(structure), dtype=torch.long),
+        species_z=species_z,
+        species_w=species_w,
+        species_site=species_site,
         edge_index=edge_index,
         edge_image=edge_image,
         edge_vec=edge_vec,
@@ -51,8 +55,23 @@ def build_graph(structure, params: GraphParams = GraphParams()) -> AlignnGraph:
 
 def atomic_numbers(structure) -> list[int]:
     """Atomic number per site; a disordered site takes its majority species."""
-    # TODO(issue 3): occupancy-weighted atom features for disordered sites instead of the majority species.
     return [max(site.species.items(), key=lambda kv: kv[1])[0].Z for site in structure]
+
+
+def site_species(structure) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(atomic number, occupancy, site index) of every species on every site: a partially occupied site
+    contributes each of its species weighted by occupancy (a half-filled Li site is 0.5 Li)."""
+    if structure.is_ordered:
+        n = len(structure)
+        return (torch.tensor(structure.atomic_numbers, dtype=torch.long), torch.ones(n),
+                torch.arange(n))
+    z, w, site = [], [], []
+    for i, s in enumerate(structure):
+        for species, occupancy in s.species.items():
+            z.append(species.Z)
+            w.append(float(occupancy))
+            site.append(i)
+    return torch.tensor(z, dtype=torch.long), torch.tensor(w, dtype=torch.float32), torch.tensor(site)
 
 
 def structure_fingerprint(structure) -> str:

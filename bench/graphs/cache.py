@@ -24,7 +24,7 @@ from bench.graphs.data import AlignnGraph
 log = logging.getLogger(__name__)
 
 MAGIC = b"BGC1"
-_FIELDS = ("z", "edge_index", "edge_image", "edge_vec", "lg_index")
+_FIELDS = ("z", "species_z", "species_w", "species_site", "edge_index", "edge_image", "edge_vec", "lg_index")
 
 
 class CorruptEntry(Exception):

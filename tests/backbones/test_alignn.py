@@ -103,3 +103,21 @@ def test_registry_and_architecture_roundtrip():
     clone = PropertyModel.from_architecture(model.architecture())
     clone.load_state_dict(model.state_dict())
     assert n_params(clone) == n_params(model)
+
+
+def test_disordered_sites_get_occupancy_weighted_features(piezo_structures):
+    from pymatgen.core import Structure
+
+    from backbones.alignn.features import cgcnn_table
+
+    ordered = piezo_structures[0].copy()
+    disordered = Structure(ordered.lattice, [{"Li": 0.5, "Na": 0.25}] + list(ordered.species[1:]),
+                           ordered.frac_coords)
+    backbone = ALIGNN(alignn_layers=1, gcn_layers=1, hidden_features=8, embedding_features=4)
+    batch = Batch.from_data_list([build_graph(ordered), build_graph(disordered)])
+    feats = backbone.site_features(batch)
+    table = cgcnn_table()
+    n0 = len(ordered)
+    assert torch.equal(feats[:n0], table[[site.specie.Z for site in ordered]])
+    assert torch.allclose(feats[n0], 0.5 * table[3] + 0.25 * table[11])
+    assert torch.equal(feats[n0 + 1:], table[[site.specie.Z for site in ordered][1:]])

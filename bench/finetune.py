@@ -1,0 +1,59 @@
+"""Fine-tuning modes: which parts of a pre-trained model train on the target.
+
+Freezing acts on parameters (``requires_grad``), not on module objects: the paper's production code set
+``requires_grad`` on modules, which freezes nothing. Frozen parts also keep their normalisation statistics:
+``PropertyModel.train()`` leaves frozen modules in eval mode, so a frozen BatchNorm keeps the running
+mean/variance it learned in pre-training instead of drifting to the small target set.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+MODES: dict[str, str] = {
+    "all": "everything trains from the pre-trained weights (the paper's ALL-UF; default)",
+    "last-layer": "only the final linear layer of the head trains (LAST-LAY)",
+    "new-head": "a freshly initialised head trains on a frozen trunk (NPH)",
+    "2-body": "atom-graph updates (ALIGNN 2-body parts), GCN layers and the head train (2B)",
+    "3-body": "line-graph updates (ALIGNN 3-body parts) and the head train (3B)",
+    "all-but-embedding": "everything but the atom/bond/angle input embeddings trains",
+}
+
+
+def trainable_groups(mode: str, group_names: list[str]) -> set[str]:
+    """Backbone layer groups that train in ``mode`` (the head is handled separately)."""
+    if mode == "all":
+        return set(group_names)
+    if mode in ("last-layer", "new-head"):
+        return set()
+    if mode == "2-body":
+        return {g for g in group_names if g.startswith(("2body.", "gcn."))}
+    if mode == "3-body":
+        return {g for g in group_names if g.startswith("3body.")}
+    if mode == "all-but-embedding":
+        return {g for g in group_names if not g.startswith("embedding.")}
+    raise ValueError(f"unknown fine-tuning mode {mode!r}; known modes: {', '.join(MODES)}")
+
+
+def apply_mode(model, mode: str) -> dict[str, int]:
+    """Freeze ``model`` (a PropertyModel) for ``mode``; returns trainable/frozen parameter counts."""
+    groups = model.backbone.layer_groups()
+    train = trainable_groups(mode, list(groups))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    frozen_modules: list[nn.Module] = []
+    for name, module in groups.items():
+        if name in train:
+            module.requires_grad_(True)
+        else:
+            frozen_modules.append(module)
+    if mode == "new-head":
+        model.head.reset_parameters()
+    if mode == "last-layer":
+        model.head.linear.requires_grad_(True)
+        frozen_modules += [m for n, m in model.head.named_children() if n != "linear"]
+    else:
+        model.head.requires_grad_(True)
+    model.set_frozen_modules(frozen_modules)
+    n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": n_train, "frozen": sum(p.numel() for p in model.parameters()) - n_train}

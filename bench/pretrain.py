@@ -1,0 +1,249 @@
+"""Pre-training as a cached artifact.
+
+A pre-trained model is identified by everything that determines it: backbone configuration, the source
+tasks and their data hashes, the PT size, seed, budget, the structures excluded for the target's sake, and
+the code version. The checkpoint lives under ``<cache>/pretrained/<key>/`` with a model card; a second
+request with the same key loads it instead of training again. Training resumes if interrupted.
+
+Leakage: when pre-training serves a fine-tuning target, every source structure that matches one of the
+target's test structures (``tasks.cleaning.matching_ids``) is removed; the card reports how many.
+Several sources (MPT) are merged by structure: a material labelled in several sources becomes one entry
+carrying all its labels (``tasks.cleaning.find_duplicates``), NaN where a label is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from bench import paths
+from bench.budgets import get_budget
+from bench.checkpoint import load_model, save_model
+from bench.dataset import LabelledGraphs
+from bench.graphs.build import GRAPH_VERSION, GraphParams
+from bench.graphs.cache import GraphCache
+from bench.structures import parse_structure
+from bench.train import TrainConfig, Trainer
+
+PRETRAIN_VERSION = 1
+# Extra candidates drawn per source so that removing target-test matches still leaves ``pt_size`` structures.
+_OVERDRAW = 1.25
+
+
+@dataclass
+class PretrainSpec:
+    sources: tuple[str, ...]
+    pt_size: int | str = 941  # per source: a number drawn from its pool, "1000" (bg/fe given sets) or "all"
+    budget: str = "quick"
+    seed: int = 0
+    backbone: str = "alignn"
+    backbone_config: dict[str, Any] = field(default_factory=dict)
+    exclude_task: str | None = None  # the target whose test structures never enter pre-training
+    weighting: str = "equal"  # several sources: see bench.train.masked_loss
+
+    @property
+    def head(self) -> str:
+        return "multi" if len(self.sources) > 1 else "linear"
+
+
+def _source_records(task, data, spec: PretrainSpec, limit: int | None, excluded_refs: dict | None):
+    """Records drawn from one source's pool, with target-test matches removed."""
+    from tasks.cleaning import matching_ids
+    from tasks.pretraining import pretraining_ids
+
+    want = spec.pt_size
+    if isinstance(want, int) and limit:
+        want = min(want, limit)
+    if isinstance(want, int):
+        pool = task.split.pool(data)
+        ranked = pretraining_ids(task, data, len(pool), spec.seed)  # prefix of length n = the draw of n
+        chosen, start, dropped = [], 0, 0
+        while len(chosen) < want and start < len(ranked):
+            stop = min(len(ranked), start + max(int((want - len(chosen)) * _OVERDRAW), 8))
+            block = ranked[start:stop]
+            structures = _parse({i: data.records[i] for i in block}, task.name)
+            bad = matching_ids(structures, excluded_refs) if excluded_refs else set()
+            dropped += len(bad)
+            chosen += [(i, structures[i]) for i in block if i not in bad]
+            start = stop
+        if len(chosen) < want:
+            raise ValueError(f"source {task.name} has only {len(chosen)} usable structures, pt_size={want}")
+        return chosen[:want], dropped
+    ids = pretraining_ids(task, data, want, spec.seed)
+    if limit:
+        ids = ids[:limit]
+    structures = _parse({i: data.records[i] for i in ids}, task.name)
+    bad = matching_ids(structures, excluded_refs) if excluded_refs else set()
+    return [(i, structures[i]) for i in ids if i not in bad], len(bad)
+
+
+def _parse(records: dict, source: str) -> dict:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {i: parse_structure(r.structure, r.fmt, source=f"{source}, entry {i}") for i, r in records.items()}
+
+
+def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list, np.ndarray, list[str], dict]:
+    """(structures, targets [N, P], entry ids, report) of the merged pre-training data."""
+    from tasks import get_task
+    from tasks.cleaning import find_duplicates
+
+    budget = get_budget(spec.budget)
+    limit = (budget.max_train + (budget.max_val or 0)) if budget.max_train else None
+    excluded_refs = None
+    if spec.exclude_task:
+        target = get_task(spec.exclude_task)
+        tdata = target.load(data_dir)
+        test_ids = target.split.assign(tdata)["test"]
+        excluded_refs = _parse({i: tdata.records[i] for i in test_ids}, target.name)
+
+    entries, report = [], {"sources": {}}
+    for p, name in enumerate(spec.sources):
+        task = get_task(name)
+        data = task.load(data_dir)
+        chosen, dropped = _source_records(task, data, spec, limit, excluded_refs)
+        report["sources"][name] = {"used": len(chosen), "excluded_matching_target_test": dropped,
+                                   "data_hash": task.data_hash(data_dir)}
+        entries += [(p, f"{name}:{i}", s, data.records[i].target) for i, s in chosen]
+
+    n_props = len(spec.sources)
+    structures = [e[2] for e in entries]
+    targets = np.full((len(entries), n_props), np.nan)
+    for k, (p, _, _, y) in enumerate(entries):
+        targets[k, p] = y
+    keep = np.ones(len(entries), dtype=bool)
+    merged = 0
+    if n_props > 1:
+        for a, b in find_duplicates(structures):
+            if keep[b]:
+                keep[b] = False
+                merged += 1
+                fill = np.isnan(targets[a]) & ~np.isnan(targets[b])
+                targets[a, fill] = targets[b, fill]
+    report["merged_duplicates"] = merged
+    report["n_structures"] = int(keep.sum())
+    ids = [entries[k][1] for k in np.flatnonzero(keep)]
+    console.print(f"Pre-training data: {report['n_structures']} structures from {', '.join(spec.sources)}"
+                  + (f" ({merged} labelled in several sources merged)" if merged else "")
+                  + (f"; {sum(s['excluded_matching_target_test'] for s in report['sources'].values())} "
+                     f"matching {spec.exclude_task}'s test set excluded" if spec.exclude_task else ""))
+    return [structures[k] for k in np.flatnonzero(keep)], targets[keep], ids, report
+
+
+def cache_key(spec: PretrainSpec, data_dir: Path) -> str:
+    from tasks import get_task
+
+    hashes = {name: get_task(name).data_hash(data_dir) for name in spec.sources}
+    if spec.exclude_task:
+        hashes["exclude:" + spec.exclude_task] = get_task(spec.exclude_task).data_hash(data_dir)
+    budget = get_budget(spec.budget).as_dict()
+    blob = json.dumps({"spec": asdict(spec), "hashes": hashes, "budget": budget, "graph": GRAPH_VERSION,
+                       "version": PRETRAIN_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def pretrained_model(spec: PretrainSpec, console: Console | None = None, device: str = "cpu",
+                     tracking_uri: str | None = None):
+    """The pre-trained model for ``spec``: loaded from the cache, or trained and cached first.
+    Returns ``(model, card)``."""
+    console = console or Console(stderr=True)
+    data_dir = paths.data_dir()
+    key = cache_key(spec, data_dir)
+    folder = paths.cache_dir() / "pretrained" / key
+    model_file, card_file = folder / "model.pt", folder / "card.json"
+    if model_file.exists() and card_file.exists():
+        card = json.loads(card_file.read_text())
+        console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
+                      f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
+        model, _, _ = load_model(model_file, device)
+        return model, card
+    return _train(spec, key, folder, console, device, tracking_uri)
+
+
+def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device: str, tracking_uri: str | None):
+    from backbones import build_backbone
+    from backbones.heads import LinearHead, MultiHead
+    from bench.model import PropertyModel
+    from bench.provenance import git_commit, hardware, package_versions
+    from bench.tracking import Tracker
+
+    t_start = time.time()
+    budget = get_budget(spec.budget)
+    console.print(f"[bold]Pre-training[/] on {', '.join(spec.sources)} (pt_size {spec.pt_size}, budget "
+                  f"{spec.budget}, seed {spec.seed}) -> cache {key}")
+    structures, targets, ids, report = collect(spec, paths.data_dir(), console)
+    cache = GraphCache(paths.cache_dir() / "graphs", GraphParams())
+    graphs = []
+    for s, y in zip(structures, targets):
+        g = cache.get(s)
+        g.y = torch.tensor(y, dtype=torch.float32).unsqueeze(0)
+        graphs.append(g)
+    ranked = sorted(range(len(ids)), key=lambda k: hashlib.sha256(f"{spec.seed}:pt:{ids[k]}".encode()).hexdigest())
+    n_val = max(1, round(0.1 * len(ranked)))
+    parts = {"train": ranked[n_val:], "val": ranked[:n_val]}
+    data = {name: LabelledGraphs([ids[k] for k in idx], [graphs[k] for k in idx], targets[idx].squeeze(1)
+                                 if targets.shape[1] == 1 else targets[idx]) for name, idx in parts.items()}
+
+    torch.manual_seed(spec.seed)
+    backbone = build_backbone(spec.backbone, **spec.backbone_config)
+    head = (LinearHead(backbone.embedding_dim, 1) if spec.head == "linear"
+            else MultiHead(backbone.embedding_dim, list(spec.sources)))
+    model = PropertyModel(backbone, head, spec.backbone)
+    train_t = targets[parts["train"]]
+    mean = np.nanmean(train_t, axis=0)
+    std = np.nanstd(train_t, axis=0)
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    model.set_target_scaling(torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
+
+    cfg = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
+                      weight_decay=budget.weight_decay, loss=budget.loss, patience=budget.patience,
+                      select=budget.select, seed=spec.seed, device=device, weighting=spec.weighting)
+    from bench.progress import TrainingProgress
+
+    tracker = Tracker(tracking_uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id_file = folder / "mlflow_run_id"
+    run_id = tracker.start("pretraining", f"{'+'.join(spec.sources)}-{spec.budget}-seed{spec.seed}",
+                           run_id_file.read_text().strip() if run_id_file.exists() else None,
+                           {"kind": "pretraining", "cache_key": key, "budget": spec.budget, "seed": str(spec.seed),
+                            "sources": ",".join(spec.sources), "git_commit": git_commit()})
+    run_id_file.write_text(run_id)
+    tracker.log_params({"spec": asdict(spec), "train": asdict(cfg), "n_train": len(parts["train"]),
+                        "n_val": len(parts["val"])})
+    trainer = Trainer(model, cfg, folder / "train",
+                      on_epoch=lambda r: tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"},
+                                                             step=r["epoch"]),
+                      progress=TrainingProgress(console))
+    try:
+        state = trainer.fit(data["train"], data["val"])
+    except BaseException:
+        tracker.finish("KILLED")
+        raise
+    wall = time.time() - t_start
+    card = {
+        "key": key, "spec": asdict(spec), "budget": budget.as_dict(),
+        "data": {**report, "n_train": len(parts["train"]), "n_val": len(parts["val"]),
+                 "properties": list(spec.sources)},
+        "metrics": {"best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch,
+                    "epochs_run": state.epoch, "final": state.history[-1] if state.history else {}},
+        "n_parameters": sum(p.numel() for p in model.parameters()),
+        "wall_seconds": wall, "train_seconds": state.train_seconds, "mlflow_run_id": run_id,
+        "git_commit": git_commit(), "versions": package_versions(), "hardware": hardware(device),
+    }
+    tracker.log_metrics({"best_val_mae": state.best_val_mae, "wall_seconds": wall})
+    save_model(folder / "model.pt.tmp", model.cpu(), GraphParams(), {"kind": "pretrained", "card": key})
+    (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    (folder / "model.pt.tmp").replace(folder / "model.pt")  # last: its presence means the entry is complete
+    tracker.log_artifact(folder / "card.json")
+    tracker.finish("FINISHED")
+    console.print(f"Pre-trained in {wall:.0f} s; best val MAE {state.best_val_mae:.4g}; cached as {key}")
+    return model.to(device), card

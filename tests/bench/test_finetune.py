@@ -1,0 +1,83 @@
+"""Every fine-tuning mode: after optimizer steps, frozen parameters (and frozen BatchNorm statistics) are
+bit-identical and trainable ones changed."""
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from backbones.alignn import ALIGNN
+from backbones.heads import LinearHead, MLPHead
+from bench.finetune import MODES, apply_mode
+from bench.graphs import build_graph
+from bench.model import PropertyModel
+from bench.train import param_groups
+
+EXPECTED_TRAINABLE = {
+    "all": lambda n: True,
+    "last-layer": lambda n: n.startswith("head.linear."),
+    "new-head": lambda n: n.startswith("head."),
+    "2-body": lambda n: n.startswith(("head.", "backbone.gcn_layers.")) or ".node_update." in n,
+    "3-body": lambda n: n.startswith("head.") or ".edge_update." in n,
+    "all-but-embedding": lambda n: not n.startswith(("backbone.atom_embedding", "backbone.edge_embedding",
+                                                     "backbone.angle_embedding")),
+}
+
+
+@pytest.fixture(scope="module")
+def batch(piezo_structures):
+    graphs = [build_graph(s) for s in piezo_structures[:6]]
+    for g in graphs:
+        g.y = torch.randn(1, 1)
+    return Batch.from_data_list(graphs)
+
+
+@pytest.mark.parametrize("head_cls", [LinearHead, MLPHead])
+@pytest.mark.parametrize("mode", list(MODES))
+def test_mode_freezes_exactly_its_parameters(mode, head_cls, batch):
+    torch.manual_seed(0)
+    model = PropertyModel(ALIGNN(alignn_layers=2, gcn_layers=1, hidden_features=8, embedding_features=4),
+                          head_cls(8, 1))
+    apply_mode(model, mode)
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # 2-body/3-body/all train parts that the final prediction reaches only through the unused last outputs;
+    # the check below covers every parameter that receives a gradient.
+    opt = torch.optim.AdamW(param_groups(model, 1e-2), lr=1e-2)
+    model.train()
+    for _ in range(3):
+        opt.zero_grad()
+        (model(batch) - batch.y).pow(2).mean().backward()
+        opt.step()
+    after = model.state_dict()
+    names = dict(model.named_parameters())
+    for name, p in names.items():
+        should_train = EXPECTED_TRAINABLE[mode](name)
+        assert p.requires_grad == should_train, name
+        changed = not torch.equal(before[name], after[name])
+        if not should_train:
+            assert not changed, f"{mode}: frozen {name} changed"
+        elif p.grad is not None and p.grad.abs().sum() > 0:
+            assert changed, f"{mode}: trainable {name} did not change"
+    # normalisation statistics of frozen modules are frozen too
+    for name, buf in model.named_buffers():
+        if name.endswith(("running_mean", "running_var")):
+            owner = name.rsplit(".", 1)[0]
+            frozen = not any(p.requires_grad for n, p in names.items() if n.startswith(owner + "."))
+            if frozen:
+                assert torch.equal(before[name], buf), f"{mode}: frozen statistics {name} changed"
+    assert any(p.requires_grad for p in model.parameters())
+
+
+def test_new_head_reinitialises_the_head():
+    torch.manual_seed(0)
+    model = PropertyModel(ALIGNN(alignn_layers=1, gcn_layers=1, hidden_features=8, embedding_features=4),
+                          LinearHead(8))
+    w = model.head.linear.weight.detach().clone()
+    apply_mode(model, "new-head")
+    assert not torch.equal(w, model.head.linear.weight)
+
+
+def test_unknown_mode_lists_modes():
+    model = PropertyModel(ALIGNN(alignn_layers=1, gcn_layers=1, hidden_features=8, embedding_features=4),
+                          LinearHead(8))
+    with pytest.raises(ValueError, match="known modes: all, last-layer"):
+        apply_mode(model, "everything")
