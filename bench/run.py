@@ -233,6 +233,9 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
               "strategy_info": strategy_info, "n_parameters": n_params,
               "best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
               "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
+              "task_info": {"target": task_obj.target, "units": task_obj.units, "main_metric": task_obj.main_metric,
+                            "family": task_obj.family},
+              "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},
               "versions": package_versions(), "hardware": hardware(device), "finished_at": time.time()}
     tracker.log_json(result, "record.json")
     tracker.finish("FINISHED")
