@@ -40,6 +40,8 @@ class RunResult:
     test_metrics: dict[str, float]
     wall_seconds: float
     resumed_finished: bool = False
+    best_val_mae: float | None = None
+    val_mae: float | None = None  # validation MAE of the evaluated model (best epoch, or last for select="last")
 
 
 def resolve_device(device: str) -> str:
@@ -52,12 +54,21 @@ def resolve_device(device: str) -> str:
 
 def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str,
                    epochs: int | None = None, backbone: str = "alignn", split: dict | None = None,
-                   pretrain: dict | None = None, ft_mode: str = "all") -> dict[str, Any]:
-    """Everything that determines a run's result; its hash names the run's working directory."""
+                   pretrain: dict | None = None, ft_mode: str = "all",
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that determines a run's result; its hash names the run's working directory.
+
+    ``overrides`` (hyper-parameter tuning): ``ft_mode``; ``weighting`` (mpt pre-training); any TrainConfig
+    field (lr, weight_decay, batch_size, epochs, ...); any backbone argument (hidden_features, alignn_layers...).
+    """
     from bench.strategies import mpt_sources, resolve_source
 
     b = get_budget(budget)
     pretrain = dict(pretrain or {})
+    overrides = dict(overrides or {})
+    ft_mode = overrides.pop("ft_mode", ft_mode)
+    if "weighting" in overrides:
+        pretrain["weighting"] = overrides.pop("weighting")
     if strategy == "scratch":
         pretrain, ft_mode = {}, "all"
     elif strategy == "ptft":
@@ -69,6 +80,13 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     backbone_config = _backbone_defaults(backbone) | b.backbone
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
+    for name, value in overrides.items():
+        if name in backbone_config:
+            backbone_config[name] = value
+        elif name in TrainConfig.__dataclass_fields__ and name not in ("seed", "device"):
+            setattr(train, name, value)
+        else:
+            raise KeyError(f"unknown override {name!r}: not a training setting nor a {backbone} argument")
     return {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
             "split": {"ft_size": None, "trial": 1, "fold": None} | (split or {}),
             "pretrain": pretrain, "ft_mode": ft_mode,
@@ -126,12 +144,12 @@ class RunPlan:
 
 def plan_run(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0, device: str = "cpu",
              epochs: int | None = None, ft_size: int | None = None, trial: int = 1, fold: int | None = None,
-             pretrain: dict | None = None, ft_mode: str = "all") -> RunPlan:
+             pretrain: dict | None = None, ft_mode: str = "all", overrides: dict | None = None) -> RunPlan:
     """The resolved configuration of a run, its key and working directory (nothing is trained)."""
     task_obj = get_task(task)
     config = resolve_config(task, strategy, budget, seed, device, epochs,
                             split={"ft_size": ft_size, "trial": trial, "fold": fold}, pretrain=pretrain,
-                            ft_mode=ft_mode)
+                            ft_mode=ft_mode, overrides=overrides)
     data_dir = paths.data_dir()
     data_hash = task_obj.data_hash(data_dir) if all(p.exists() for p in task_obj.paths(data_dir)) else ""
     key = run_key(config, data_hash)
@@ -143,12 +161,15 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                   device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
                   fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
                   trial: int = 1, fold: int | None = None, pretrain: dict | None = None,
-                  ft_mode: str = "all") -> RunResult:
+                  ft_mode: str = "all", overrides: dict | None = None, on_epoch=None,
+                  extra_tags: dict | None = None) -> RunResult:
+    """``on_epoch(record)`` is called after each epoch (it may raise, e.g. optuna.TrialPruned: the MLflow run
+    then ends KILLED and the exception propagates); ``extra_tags`` are set on the MLflow run."""
     console = console or Console(stderr=True)
     t_start = time.time()
     task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
     device = resolve_device(device)
-    plan = plan_run(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain, ft_mode)
+    plan = plan_run(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain, ft_mode, overrides)
     config, key, workdir, data_hash = plan.config, plan.key, plan.workdir, plan.data_hash
     data_dir = paths.data_dir()
     if fresh and workdir.exists():
@@ -157,7 +178,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     if done.exists():
         res = json.loads(done.read_text())
         console.print(f"This exact run already finished (MLflow run {res['run_id']}); use --fresh to train again.")
-        return RunResult(res["run_id"], workdir, res["test_metrics"], res["wall_seconds"], resumed_finished=True)
+        return RunResult(res["run_id"], workdir, res["test_metrics"], res["wall_seconds"], resumed_finished=True,
+                         best_val_mae=res.get("best_val_mae"), val_mae=res.get("val_mae", res.get("best_val_mae")))
 
     train_cfg = TrainConfig(**config["train"])
     console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.summary}"
@@ -190,6 +212,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                            run_id_file.read_text().strip() if run_id_file.exists() else None,
                            {k: str(v) for k, v in tags.items()})
     run_id_file.write_text(run_id)
+    if extra_tags:
+        tracker.set_tags(extra_tags)
     if strategy_info:
         tracker.set_tags({f"strategy.{k}": v for k, v in strategy_info.items()})
     tracker.log_params(config | {"n_parameters": n_params,
@@ -197,10 +221,12 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                                  "n_test": len(splits["test"])})
     console.print(f"MLflow run {run_id} in {tracker.uri}")
 
-    trainer = Trainer(model, train_cfg, workdir,
-                      on_epoch=lambda r: tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"},
-                                                             step=r["epoch"]),
-                      progress=TrainingProgress(console))
+    def epoch_end(r: dict) -> None:
+        tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"])
+        if on_epoch:
+            on_epoch(r)
+
+    trainer = Trainer(model, train_cfg, workdir, on_epoch=epoch_end, progress=TrainingProgress(console))
     try:
         state = trainer.fit(splits["train"], splits["val"])
     except BaseException:
@@ -211,6 +237,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     pred = predict(model, test.graphs, device=device)[:, 0]
     metrics = evaluate(test.targets, pred)
     wall = time.time() - t_start
+    val_mae = state.best_val_mae if train_cfg.select == "best" or not state.history else state.history[-1]["val_mae"]
     tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()} | {
         "best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
         "train_seconds": state.train_seconds})
@@ -231,8 +258,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     result = {"run_id": run_id, "run_key": key, "test_metrics": metrics, "wall_seconds": wall,
               "train_seconds": state.train_seconds, "config": config, "data_hash": data_hash,
               "strategy_info": strategy_info, "n_parameters": n_params,
-              "best_val_mae": state.best_val_mae, "best_epoch": state.best_epoch, "epochs_run": state.epoch,
-              "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
+              "best_val_mae": state.best_val_mae, "val_mae": val_mae, "best_epoch": state.best_epoch,
+              "epochs_run": state.epoch, "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
               "task_info": {"target": task_obj.target, "units": task_obj.units, "main_metric": task_obj.main_metric,
                             "family": task_obj.family},
               "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},
@@ -240,7 +267,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     tracker.log_json(result, "record.json")
     tracker.finish("FINISHED")
     done.write_text(json.dumps(result, indent=2, default=str))
-    return RunResult(run_id, workdir, metrics, wall)
+    return RunResult(run_id, workdir, metrics, wall, best_val_mae=state.best_val_mae, val_mae=val_mae)
 
 
 def split_label(split: dict) -> str:

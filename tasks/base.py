@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from tasks.data import Record, TaskData
+from tasks.data import Record, Source, TaskData
 from tasks.splits import KFoldSplit, RandomSplit, SplitProtocol
 
 
@@ -30,6 +30,8 @@ class Task:
     family: str = "physical"  # tasks of one family share conventions (units, splits) and MPT source sets
     pt_aliases: tuple[str, ...] = ()  # short names for --pt-source, e.g. ("fe",)
     mpt_sources: tuple[str, ...] = ()  # default multi-property pre-training sources when this is the target
+    notes: str = ""  # free text for the task card (decisions, caveats, how the source was cleaned)
+    sources: tuple[Source, ...] = ()  # downloadable files (``bench data fetch``), see tasks.data.Source
 
     def protocol(self, fold: int | None = None) -> SplitProtocol:
         if fold is None:
@@ -39,14 +41,18 @@ class Task:
         return self.cv
 
     def paths(self, data_dir: Path) -> list[Path]:
-        return [Path(data_dir) / f for f in self.files]
+        # A declared download stands in for a missing local file it ``replaces`` (absolute ``files`` stay absolute).
+        alt = {s.replaces: s.relpath for s in self.sources if s.replaces}
+        return [Path(data_dir) / f if f not in alt or (Path(data_dir) / f).exists() else Path(data_dir) / alt[f]
+                for f in self.files]
 
     def load(self, data_dir: Path) -> TaskData:
         missing = [str(p) for p in self.paths(data_dir) if not p.exists()]
         if missing:
             raise FileNotFoundError(
-                f"task {self.name!r} needs {', '.join(missing)}; set BENCH_DATA_DIR to the folder holding "
-                f"the raw data (in this repository's CI: ../shared/data)")
+                f"task {self.name!r} needs {', '.join(missing)}; "
+                + (f"download it with `bench data fetch {self.name}`, or " if self.sources else "")
+                + "set BENCH_DATA_DIR to the folder holding the raw data (in this repository's CI: ../shared/data)")
         out = self.loader(self, Path(data_dir))
         return out if isinstance(out, TaskData) else TaskData.from_records(out)
 

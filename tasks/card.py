@@ -1,15 +1,147 @@
-"""Task cards: what a user needs to know before trusting a number on a task."""
+"""Task cards: what a user needs to know before trusting a number on a task.
+
+``render_card(task, data_dir)`` loads the task (cached for cleaned tasks) and prints its source, size, units,
+target statistics, splits with their sizes, what cleaning removed and why, and the task's notes.
+"""
 
 from __future__ import annotations
 
+import textwrap
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from tasks.base import Task
 
+_SHOW_IDS = 5
+_WIDTH = 100
+
 
 def render_card(task: Task, data_dir: Path) -> str:
+    from tasks.cleaning import audit, category
+
     data = task.load(data_dir)
-    lines = [f"# {task.name}", task.description, "", f"source: {task.citation}",
-             f"target: {task.target} ({task.units})", f"records: {len(data)}",
-             f"split: {task.split.describe()}"]
+    cleans = bool(getattr(task.loader, "cleans", False))
+    n_source = len(data) + len(data.dropped)
+    values = np.array([r.target for r in data.records.values()], dtype=float)
+    transform = task.target_transform
+
+    lines = [f"# {task.name}", *_wrap(task.description), ""]
+    lines += _fields([
+        ("source", task.citation or "(no citation given)"),
+        ("files", ", ".join(task.files)),
+        ("data sha256", task.data_hash(data_dir)[:16] + "…"),
+        ("records", f"{len(data)} after cleaning ({n_source} source entries, {len(data.dropped)} dropped)"
+                    if cleans else f"{len(data)} (this task's loader does not clean; see the audit below)"),
+        ("target", task.target + (f", transformed: {transform}({task.target})" if transform else "")),
+        ("units", task.units + (f" (the model's target is {transform} of the source value)" if transform else "")),
+        ("role", ", ".join(task.role)),
+        ("main metric", task.main_metric),
+    ] + ([("structures", f"{disordered} of {len(data)} have partially occupied sites (disorder)")]
+         if (disordered := _disordered(task, data_dir)) is not None else []))
+
+    lines += ["", f"target statistics ({task.units}):"]
+    lines += [_stats(values)]
+
+    lines += ["", "splits:"] + _splits(task, data)
+
+    lines += ["", "cleaning:"]
+    if cleans:
+        lines += _wrap("checks: target present and finite"
+                       + (f", > 0 before {transform}" if transform == "log10" else "")
+                       + "; structure parses and passes validation (bench.structures); of duplicate structures "
+                         "(composition + space group + volume bucket, confirmed by StructureMatcher; "
+                         "tasks.cleaning) the first is kept", indent="  ")
+        lines += _dropped(data.dropped, category) or ["  nothing dropped"]
+    else:
+        found = audit(data, task.name)
+        lines += _wrap("this task's loader removes nothing; an audit with tasks.cleaning finds "
+                       + (f"{len(found)} entries it would drop (not removed):" if found else "nothing to drop"),
+                       indent="  ")
+        lines += _dropped(found, category)
+    if data.groups:
+        lines += ["", "groups (from the source):"]
+        lines += [f"  {name}: {len(ids)} records" for name, ids in data.groups.items()]
+    if getattr(task, "notes", ""):
+        lines += ["", "notes:"] + _wrap(task.notes, indent="  ")
     return "\n".join(lines)
+
+
+def _fields(pairs) -> list[str]:
+    width = max(len(k) for k, _ in pairs) + 1
+    out = []
+    for key, value in pairs:
+        wrapped = textwrap.wrap(str(value), _WIDTH - width - 1) or [""]
+        out.append(f"{key + ':':<{width}} {wrapped[0]}")
+        out += [" " * (width + 1) + w for w in wrapped[1:]]
+    return out
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(text, _WIDTH, initial_indent=indent, subsequent_indent=indent) or [""]
+
+
+def _stats(values: np.ndarray) -> str:
+    if len(values) == 0:
+        return "  no records"
+    finite = values[np.isfinite(values)]
+    bad = len(values) - len(finite)
+    stats = (f"  count {len(values)}, mean {np.mean(finite):.4g}, std {np.std(finite):.4g}, min {np.min(finite):.4g}, "
+             f"median {np.median(finite):.4g}, max {np.max(finite):.4g}")
+    return stats + (f"; {bad} non-finite" if bad else "")
+
+
+def _splits(task: Task, data) -> list[str]:
+    out = []
+    try:
+        split = task.split.assign(data)
+        sizes = ", ".join(f"{k} {len(split[k])}" for k in ("test", "train", "val") if k in split)
+        pool = len(task.split.pool(data))
+        out += _wrap(f"default: {task.split.describe()}", indent="  ")
+        out.append(f"    sizes: {sizes} (pool for fine-tuning/pre-training: {pool})")
+        sizes_ok = [s for s in task.split.ft_sizes if s <= pool]
+        if task.split.ft_sizes:
+            out.append(f"    FT subsets: sizes {', '.join(map(str, sizes_ok))} x {task.split.trials} trials"
+                       + (f" (sizes above the pool not offered: "
+                          f"{', '.join(str(s) for s in task.split.ft_sizes if s > pool)})"
+                          if len(sizes_ok) < len(task.split.ft_sizes) else ""))
+    except (ValueError, KeyError) as err:
+        out.append(f"  default: {task.split.describe()} (cannot assign: {err})")
+    if task.cv is not None:
+        try:
+            folds = [len(task.cv.assign(data, fold=f)["test"]) for f in range(getattr(task.cv, "n_splits", 5))]
+            out.append(f"  cross-validation (--fold): {task.cv.describe()}")
+            out.append(f"    test folds of {', '.join(map(str, folds))} records; validation 10 % of the rest")
+        except (ValueError, KeyError) as err:
+            out.append(f"  cross-validation: {task.cv.describe()} (cannot assign: {err})")
+    return out
+
+
+def _dropped(dropped: list[tuple[str, str]], category) -> list[str]:
+    by_cat: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for rid, reason in dropped:
+        by_cat[category(reason)].append((rid, reason))
+    out = []
+    for cat, items in sorted(by_cat.items(), key=lambda kv: -len(kv[1])):
+        ids = ", ".join(i for i, _ in items[:_SHOW_IDS]) + (", …" if len(items) > _SHOW_IDS else "")
+        out.append(f"  {cat}: {len(items)} ({ids})")
+        examples = []
+        for rid, reason in items:  # up to two different explanations per category
+            detail = reason.split(":", 1)[1].strip() if ":" in reason else reason
+            if all(detail.split("(")[0] != d.split("(")[0] for _, d in examples):
+                examples.append((rid, detail))
+            if len(examples) == 2:
+                break
+        for rid, detail in examples:
+            out += _wrap(f"e.g. {rid}: {detail}", indent="      ")
+    return out
+
+
+def _disordered(task: Task, data_dir: Path) -> int | None:
+    """Number of records with partial occupancies (cleaned tasks only: their structures are parsed already)."""
+    if not getattr(task.loader, "cleans", False):
+        return None
+    from tasks.loaders import load_cleaned
+
+    return sum(not s.is_ordered for s in load_cleaned(task, data_dir).structures.values())

@@ -41,3 +41,22 @@ class TaskData:
                 raise ValueError(f"duplicate record id {r.id!r}")
             by_id[r.id] = r
         return cls(by_id, **kwargs)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file a task can download (``bench data fetch``): ``url`` is saved to ``<data dir>/<relpath>``.
+
+    ``sha256``: the upstream file's hash, checked on every download; ``None`` where upstream publishes none
+    (JARVIS figshare files): the first download is trusted and its hash recorded in the data directory's lock
+    file, which later downloads must match. ``member``: the JSON file a downloaded zip must hold (checked).
+    ``replaces``: the task's ``files`` entry this download stands in for when that file is absent (a local
+    copy of the same data in another format); the task's loader must read both.
+    """
+
+    url: str
+    relpath: str
+    sha256: str | None = None
+    size: int | None = None
+    member: str | None = None
+    replaces: str | None = None

@@ -1,0 +1,140 @@
+"""``bench leaderboard``: build the static leaderboard site from result records; export records from MLflow.
+
+Heavy libraries (matplotlib, mlflow) are imported inside the commands so ``bench --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+leaderboard_app = typer.Typer(help="Build the static leaderboard site; export result records from MLflow.",
+                              no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@leaderboard_app.command("build")
+def build(
+    results: Optional[Path] = typer.Option(None, "--results", help="Folder of result records "
+                                           "(default: leaderboard/results/ of this checkout)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: build/leaderboard/)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="The paper's per-run metrics csv "
+                                             "(default: ../shared/reference/devi2024_test_metrics.csv if present)."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Leave out the paper's reference rows."),
+) -> None:
+    """Read the committed result records and write the static site (index.html, one page per task, PNG plots)."""
+    from rich.markup import escape
+
+    from leaderboard.build import DEFAULT_OUT, DEFAULT_REFERENCE, DEFAULT_RESULTS, build_site
+    from leaderboard.records import RecordError
+
+    results = results or DEFAULT_RESULTS
+    out = out or DEFAULT_OUT
+    if no_reference:
+        reference = None
+    elif reference is None:
+        reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE.exists() else None
+    elif not reference.exists():
+        _fail(f"reference csv {escape(str(reference))} not found")
+    try:
+        report = build_site(results, out, reference)
+    except RecordError as err:
+        _fail(escape(str(err)))
+    except (FileNotFoundError, ValueError) as err:
+        _fail(escape(str(err)))
+    typer.echo(f"Leaderboard: {report.n_records} record(s), {len(report.tasks)} task page(s), "
+               f"{len(report.images)} plot(s)" + ("" if reference else "; no paper reference rows"))
+    typer.echo(f"Open {report.index.resolve().as_uri()}")
+
+
+@leaderboard_app.command("export")
+def export(
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
+                                               help="MLflow store (default: sqlite in the user data dir)."),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help="Only this task's experiment."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the records (default: leaderboard/results/)."),
+) -> None:
+    """Write a result record for every FINISHED MLflow run that logged one (artifact ``record.json``)."""
+    from rich.markup import escape
+
+    from bench.records import RESULTS_DIR
+
+    try:
+        written, skipped = export_records(tracking_uri, experiment, out or RESULTS_DIR)
+    except (KeyError, ValueError) as err:
+        _fail(escape(str(err)))
+    for why in skipped:
+        if "no record.json" not in why and "tuning trial" not in why:  # expected, not worth a line each
+            typer.echo(f"skipped: {why}", err=True)
+    typer.echo(f"Exported {len(written)} record(s) to {out or RESULTS_DIR}" +
+               (f"; skipped {len(skipped)} run(s)" if skipped else ""))
+
+
+def export_records(tracking_uri: str | None, experiment: str | None, out_dir: Path) -> tuple[list[Path], list[str]]:
+    """(files written, reasons for runs skipped). Records are validated before they are written."""
+    import json
+    import os
+    import tempfile
+
+    from bench.records import record_name
+    from bench.tracking import Tracker
+    from leaderboard.records import validate_record
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    tracker = Tracker(tracking_uri)
+    client = tracker.client
+    if experiment:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise KeyError(f"no MLflow experiment {experiment!r} in {tracker.uri}; experiments: "
+                           f"{', '.join(names) or 'none'}")
+        experiment_ids = [exp.experiment_id]
+    else:
+        experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    written: list[Path] = []
+    skipped: list[str] = []
+    if not experiment_ids:
+        return written, skipped
+    runs = []
+    token = None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string="attributes.status = 'FINISHED'",
+                                  max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    out_dir = Path(out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in runs:
+            run_id = run.info.run_id
+            if any(k.startswith("optuna.") for k in run.data.tags):
+                skipped.append(f"run {run_id} is a hyper-parameter tuning trial")
+                continue
+            if "record.json" not in {a.path for a in client.list_artifacts(run_id)}:
+                skipped.append(f"run {run_id} has no record.json artifact")
+                continue
+            path = tracker.download(run_id, "record.json", Path(tmp) / run_id)
+            try:
+                record = json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                skipped.append(f"run {run_id}: record.json is not valid JSON ({err})")
+                continue
+            problems = validate_record(record)
+            if problems:
+                skipped.append(f"run {run_id}: record.json is malformed ({'; '.join(problems)})")
+                continue
+            out_dir.mkdir(parents=True, exist_ok=True)
+            dest = out_dir / record_name(record)
+            dest.write_text(path.read_text())
+            written.append(dest)
+    return written, skipped

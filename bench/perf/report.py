@@ -1,0 +1,82 @@
+"""The ``bench perf`` table: ours, peer and the ratio (> 1: ours better) for each figure."""
+
+from __future__ import annotations
+
+
+def _fmt(x, unit: str = "", digits: int = 3) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, int) and not unit:
+        return f"{x:,}"
+    return f"{x:.{digits}g}{unit}"
+
+
+def rows(res: dict) -> list[tuple[str, str, str, str]]:
+    """``(figure, ours, peer, ratio)`` rows."""
+    o = res["sides"]["ours"]
+    p = res["sides"].get("peer")
+    ratio = res.get("ratios", {})
+
+    def pair(get, unit="", digits=3):
+        return _fmt(get(o), unit, digits), (_fmt(get(p), unit, digits) if p else "—")
+
+    def r(key):
+        return f"{ratio[key]:.2f}×" if key in ratio else "—"
+
+    mib = lambda s: s["rss"]["peak_kib"] / 1024 if s["rss"]["peak_kib"] else None  # noqa: E731
+    return [
+        ("graph build, ms/structure (crystal + line graph)", *pair(lambda s: s["build"]["mean_s"] * 1e3), r("graph_build")),
+        (f"train step, s (batch {res['config']['batch_size']})", *pair(lambda s: s["train"]["step_s"]), r("train_step")),
+        ("train, structures/s", *pair(lambda s: s["train"]["structures_per_s"]), r("train_step")),
+        ("  forward / backward / optimizer, s per epoch", *pair(
+            lambda s: None if s is None else None), ""),
+        ("inference, structures/s", *pair(lambda s: s["infer"]["structures_per_s"]), r("inference")),
+        ("peak RSS, MiB", *pair(mib, "", 4), r("peak_rss")),
+        ("parameters", *pair(lambda s: s["params"]), "—"),
+        ("triplets (all structures)", *pair(lambda s: s["totals"]["triplets"]), "—"),
+        ("train GFLOP/structure (GEMM count)", *pair(lambda s: s["train"]["flops_per_structure"] / 1e9), "—"),
+        ("train GFLOP/s achieved", *pair(lambda s: s["train"]["achieved_flops_per_s"] / 1e9), "—"),
+        ("fraction of GEMM-peak floor (train)", *pair(lambda s: s["train"]["flop_fraction"]), "—"),
+        ("fraction of GEMM-peak floor (inference)", *pair(lambda s: s["infer"]["flop_fraction"]), "—"),
+    ]
+
+
+def breakdown(side: dict | None) -> str:
+    if side is None:
+        return "—"
+    t = side["train"]
+    return f"{t['forward_s']:.3g} / {t['backward_s']:.3g} / {t['optimizer_s']:.3g}"
+
+
+def print_report(res: dict, console) -> None:
+    from rich.table import Table
+
+    o, p = res["sides"]["ours"], res["sides"].get("peer")
+    peer_name = f"upstream alignn {p['info'].get('alignn', '')}" if p else "peer (disabled)"
+    table = Table(title=f"bench perf: {res['structures']['n']} structures, {res['config']['threads']} threads, "
+                        f"allocator {res['allocator']}, min of {res['config']['rounds']} rounds")
+    table.add_column("figure")
+    table.add_column("ours", justify="right")
+    table.add_column(peer_name, justify="right")
+    table.add_column("ratio (>1: ours better)", justify="right")
+    for fig, a, b, c in rows(res):
+        if fig.strip().startswith("forward /"):
+            a, b = breakdown(o), breakdown(p)
+        table.add_row(fig, a, b, c)
+    console.print(table)
+    gemm = res["gemm"]
+    fc = res["flop_check"]
+    console.print(f"GEMM peak (torch.matmul float32, {gemm['threads']} threads): "
+                  f"{gemm['peak_flops_per_s'] / 1e9:.1f} GFLOP/s; FLOP count check on batch 0: analytic "
+                  f"{(fc['analytic_forward'] + fc['analytic_backward']) / 1e9:.2f} GFLOP vs FlopCounterMode "
+                  f"{(fc['forward'] + fc['backward']) / 1e9:.2f} GFLOP", highlight=False)
+    parity = res.get("edge_parity")
+    if parity:
+        line = (f"edge parity: {parity['identical']}/{parity['structures']} structures with identical directed "
+                f"(i, j, image) edge multisets ({parity['edges_compared']:,} edges); triplet counts equal for "
+                f"{parity['triplet_counts_equal']}/{parity['structures']}")
+        for m in parity["mismatches"]:
+            line += (f"\n  {m['id']}: ours {m['ours']} edges, upstream {m['peer']}; only ours {m['only_ours']}, "
+                     f"only upstream {m['only_peer']} (examples at a 1e-5 Å tie: {m.get('examples_at_tie', '?')})")
+        console.print(line, highlight=False)
+    console.print(f"wall time {res['wall_s']:.0f} s; worker logs in {res['logs']}", highlight=False)

@@ -1,0 +1,107 @@
+"""Our side of ``bench perf``: ``bench.graphs.build_graph`` and ``PropertyModel(ALIGNN(), LinearHead)`` (or a
+lever variant from :mod:`bench.perf.variants`), measured by the loop both sides share. Run as
+``python -m bench.perf.worker_ours`` by :mod:`bench.perf.runner`."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from bench.perf._worker_common import Side, Worker
+
+
+class OursSide(Side):
+    name = "ours"
+
+    def __init__(self):
+        self.variant = None
+
+    def load(self, structures: list[dict]) -> None:
+        from pymatgen.core import Structure
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.structures = [Structure.from_dict(s["pymatgen"]) for s in structures]
+        self.n_structures = len(self.structures)
+
+    def build(self, i: int):
+        from bench.graphs import build_graph
+
+        return build_graph(self.structures[i])
+
+    def edges(self, graph) -> list[list[int]]:
+        return torch.cat([graph.edge_index.T, graph.edge_image.long()], dim=1).tolist()
+
+    def counts(self, graph) -> dict:
+        return {"nodes": int(graph.num_nodes), "edges": int(graph.edge_index.size(1)),
+                "triplets": int(graph.lg_index.size(1))}
+
+    def collate(self, graphs):
+        from torch_geometric.data import Batch
+
+        batch = Batch.from_data_list(graphs)
+        return self.variant.prepare_batch(batch) if self.variant is not None else batch
+
+    def make_model(self, options: dict):
+        from bench.perf.variants import get_variant
+
+        self.variant = get_variant(options.get("variant", "baseline"))
+        model = self.variant.make_model()
+        if options.get("compile"):
+            model = torch.compile(model, dynamic=True)
+        return model
+
+    def predict(self, model, batch):
+        return model(batch).reshape(-1)
+
+    def info(self) -> dict:
+        import torch_geometric
+
+        return {"side": "ours", "torch_geometric": torch_geometric.__version__}
+
+
+class OursWorker(Worker):
+    def extra(self, cmd: str, req: dict) -> dict:
+        if cmd == "flopcount":
+            return self.flopcount(req)
+        if cmd == "rebatch":
+            return self.rebatch(req)
+        return super().extra(cmd, req)
+
+    def flopcount(self, req: dict) -> dict:
+        """FLOPs torch counts (``FlopCounterMode``: matrix products) in forward and backward of one batch."""
+        from torch.nn import functional as F
+        from torch.utils.flop_counter import FlopCounterMode
+
+        b = int(req.get("batch", 0))
+        self.model.train()
+        with FlopCounterMode(display=False) as fwd:
+            loss = F.mse_loss(self.side.predict(self.model, self.batches[b]), self.targets[b])
+        with FlopCounterMode(display=False) as bwd:
+            loss.backward()
+        self.model.zero_grad(set_to_none=True)
+        return {"forward": int(fwd.get_total_flops()), "backward": int(bwd.get_total_flops())}
+
+    def rebatch(self, req: dict) -> dict:
+        """Re-collate every batch ``repeats`` times (collation cost: what data-loader workers could hide)."""
+        import time
+
+        from torch_geometric.data import Batch
+
+        bs = int(req["batch_size"])
+        n = self.side.n_structures
+        best = []
+        for start in range(0, n, bs):
+            graphs = [self.graphs[i] for i in range(start, min(start + bs, n))]
+            t = float("inf")
+            for _ in range(int(req.get("repeats", 3))):
+                t0 = time.perf_counter()
+                Batch.from_data_list(graphs)
+                t = min(t, time.perf_counter() - t0)
+            best.append(t)
+        return {"times": best}
+
+
+if __name__ == "__main__":
+    OursWorker(OursSide()).serve()

@@ -1,0 +1,220 @@
+"""Loading and validating result records (the ``result`` dict of ``bench/run.py``, one JSON file per run).
+
+A record that cannot be read (bad JSON) or lacks what the leaderboard needs (required keys, wrong types,
+predictions that do not line up) raises :class:`RecordError`, whose message names every bad file and what is
+wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NUMBER = (int, float)
+_KIND_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+
+
+class RecordError(ValueError):
+    """One or more result records are malformed; ``problems`` maps each file to what is wrong with it."""
+
+    def __init__(self, problems: dict[Path, list[str]]):
+        self.problems = problems
+        lines = [f"{path}: {'; '.join(msgs)}" for path, msgs in problems.items()]
+        super().__init__(f"malformed result record{'s' if len(problems) > 1 else ''}:\n  " + "\n  ".join(lines))
+
+
+@dataclass
+class Run:
+    """One validated record, with the fields the leaderboard groups by."""
+
+    path: Path
+    record: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.record["config"]
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+    @property
+    def strategy(self) -> str:
+        return self.config["strategy"]
+
+    @property
+    def backbone(self) -> str:
+        return self.config["backbone"]
+
+    @property
+    def budget(self) -> str:
+        return self.config["budget"]
+
+    @property
+    def ft_mode(self) -> str:
+        return self.config.get("ft_mode") or "all"
+
+    @property
+    def pretrain(self) -> dict[str, Any]:
+        return self.config.get("pretrain") or {}
+
+    @property
+    def ft_size(self) -> int | None:
+        return self.config["split"].get("ft_size")
+
+    @property
+    def trial(self) -> int:
+        split = self.config["split"]
+        return split["fold"] if split.get("fold") is not None else (split.get("trial") or 1)
+
+    @property
+    def main_metric(self) -> str:
+        return self.record["task_info"]["main_metric"]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.record["test_metrics"]
+
+    @property
+    def n_train(self) -> int | None:
+        ids = (self.record.get("split_ids") or {}).get("train")
+        return len(ids) if isinstance(ids, list) else None
+
+    @property
+    def predictions(self) -> tuple[list[float], list[float]] | None:
+        tp = self.record.get("test_predictions")
+        if not tp:
+            return None
+        return tp["y_true"], tp["y_pred"]
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+             bool: "a boolean"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, NUMBER) and not isinstance(value, bool)
+
+
+def validate_record(record: Any) -> list[str]:
+    """What is wrong with a parsed record (empty list: nothing)."""
+    if not isinstance(record, dict):
+        return [f"top level should be a JSON object, got {_type_name(record)}"]
+    problems: list[str] = []
+
+    def need(obj: dict, key: str, kinds: tuple | type, where: str, optional: bool = False) -> Any:
+        name = f"{where}{key}"
+        if key not in obj:
+            if not optional:
+                problems.append(f"missing key '{name}'")
+            return None
+        value = obj[key]
+        if kinds is NUMBER:
+            ok, want = _is_number(value), "a number"
+        else:
+            ks = kinds if isinstance(kinds, tuple) else (kinds,)
+            ok = isinstance(value, ks) and not (isinstance(value, bool) and bool not in ks)
+            want = " or ".join("null" if k is type(None) else _KIND_NAMES.get(k, k.__name__) for k in ks)
+        if not ok:
+            problems.append(f"'{name}' should be {want}, got {_type_name(value)}")
+            return None
+        return value
+
+    need(record, "run_key", str, "")
+    need(record, "wall_seconds", NUMBER, "")
+    need(record, "git_commit", str, "")
+    need(record, "hardware", dict, "")
+    need(record, "versions", dict, "")
+    config = need(record, "config", dict, "")
+    if config is not None:
+        for key in ("task", "strategy", "budget", "backbone"):
+            need(config, key, str, "config.")
+        need(config, "seed", int, "config.")
+        need(config, "ft_mode", str, "config.", optional=True)
+        pretrain = need(config, "pretrain", (dict, type(None)), "config.", optional=True) or {}
+        split = need(config, "split", dict, "config.")
+        if split is not None:
+            need(split, "ft_size", (int, type(None)), "config.split.")
+            need(split, "trial", (int, type(None)), "config.split.", optional=True)
+            need(split, "fold", (int, type(None)), "config.split.", optional=True)
+            if isinstance(split.get("ft_size"), int) and split["ft_size"] <= 0:
+                problems.append(f"'config.split.ft_size' should be positive, got {split['ft_size']}")
+        if config.get("strategy") == "ptft":
+            need(pretrain, "source", str, "config.pretrain.")
+        elif config.get("strategy") == "mpt":
+            sources = need(pretrain, "sources", list, "config.pretrain.")
+            if sources is not None and not all(isinstance(s, str) for s in sources):
+                problems.append("'config.pretrain.sources' should be a list of task names")
+    info = need(record, "task_info", dict, "")
+    metric = None
+    if info is not None:
+        metric = need(info, "main_metric", str, "task_info.")
+        need(info, "target", str, "task_info.")
+        need(info, "units", str, "task_info.")
+    metrics = need(record, "test_metrics", dict, "")
+    if metrics is not None:
+        bad = [k for k, v in metrics.items() if not _is_number(v)]
+        if bad:
+            problems.append(f"'test_metrics' values should be numbers; not for {', '.join(map(repr, bad))}")
+        if metric is not None and metric not in metrics:
+            problems.append(f"'test_metrics' lacks the task's main metric {metric!r} "
+                            f"(has {', '.join(sorted(metrics)) or 'nothing'})")
+    preds = need(record, "test_predictions", (dict, type(None)), "", optional=True)
+    if preds:
+        y_true = need(preds, "y_true", list, "test_predictions.")
+        y_pred = need(preds, "y_pred", list, "test_predictions.")
+        if y_true is not None and y_pred is not None:
+            if len(y_true) != len(y_pred):
+                problems.append(f"'test_predictions' has {len(y_true)} y_true but {len(y_pred)} y_pred values")
+            elif not all(_is_number(v) for v in y_true + y_pred):
+                problems.append("'test_predictions' values should be numbers")
+            test_ids = (record.get("split_ids") or {}).get("test") if isinstance(record.get("split_ids"), dict) \
+                else None
+            if isinstance(test_ids, list) and len(test_ids) != len(y_true):
+                problems.append(f"'test_predictions' has {len(y_true)} values but split_ids.test has "
+                                f"{len(test_ids)} ids")
+    need(record, "split_ids", dict, "", optional=True)
+    return problems
+
+
+def load_record(path: Path) -> Run:
+    """Read and validate one record file; raises :class:`RecordError` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise RecordError({path: [f"cannot be read: {err}"]}) from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise RecordError({path: [f"not valid JSON: {err}"]}) from None
+    problems = validate_record(record)
+    if problems:
+        raise RecordError({path: problems})
+    return Run(path, record)
+
+
+def load_records(results_dir: Path) -> list[Run]:
+    """Every ``*.json`` record under ``results_dir`` (recursively), validated; duplicates of one run (same
+    ``run_key``) are kept once. Raises :class:`RecordError` listing every malformed file."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"results folder {results_dir} does not exist")
+    runs, problems = {}, {}
+    for path in sorted(results_dir.rglob("*.json")):
+        try:
+            run = load_record(path)
+        except RecordError as err:
+            problems.update(err.problems)
+            continue
+        key = run.record["run_key"]
+        if key not in runs or (run.record.get("finished_at") or 0) > (runs[key].record.get("finished_at") or 0):
+            runs[key] = run
+    if problems:
+        raise RecordError(problems)
+    return sorted(runs.values(), key=lambda r: str(r.path))
+

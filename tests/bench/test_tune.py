@@ -1,0 +1,173 @@
+"""Hyper-parameter tuning: search spaces, overrides, stale-trial recovery, and a smoke study killed and resumed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench import tune
+
+
+# -- search spaces and overrides (fast) --------------------------------------------------------------------------
+def test_search_space_per_strategy():
+    from optuna.distributions import CategoricalDistribution
+
+    from bench.finetune import MODES
+
+    common = {"lr", "weight_decay", "batch_size", "hidden_features", "alignn_layers", "gcn_layers", "epochs"}
+    scratch, ptft, mpt = (tune.search_space(s, "quick") for s in ("scratch", "ptft", "mpt"))
+    assert set(scratch) == common
+    assert set(ptft) == common | {"ft_mode"} and set(ptft["ft_mode"].choices) == set(MODES)
+    assert set(mpt) == common | {"ft_mode", "weighting"} and set(mpt["weighting"].choices) == {"equal", "count"}
+    # centred on the budget's own settings
+    assert scratch["lr"].low < 2e-3 < scratch["lr"].high and scratch["lr"].log
+    assert 32 in scratch["batch_size"].choices and 64 in scratch["hidden_features"].choices
+    assert scratch["epochs"].low <= 40 <= scratch["epochs"].high
+    smoke = tune.search_space("scratch", "smoke")
+    assert isinstance(smoke["hidden_features"], CategoricalDistribution) and 32 in smoke["hidden_features"].choices
+    with pytest.raises(KeyError):
+        tune.search_space("magic", "quick")
+
+
+def test_suggested_parameters_reach_the_run_config_and_key():
+    import optuna
+
+    from bench.run import resolve_config, run_key
+
+    params = {"lr": 3e-3, "weight_decay": 1e-4, "batch_size": 16, "hidden_features": 128, "alignn_layers": 3,
+              "gcn_layers": 1, "epochs": 25, "ft_mode": "2-body", "weighting": "count"}
+    overrides = tune.suggest(optuna.trial.FixedTrial(params), tune.search_space("mpt", "quick"))
+    assert overrides == params
+    cfg = resolve_config("piezo", "mpt", "quick", 0, "cpu", overrides=overrides)
+    assert cfg["train"]["lr"] == 3e-3 and cfg["train"]["batch_size"] == 16 and cfg["train"]["epochs"] == 25
+    assert cfg["backbone_config"]["hidden_features"] == 128 and cfg["backbone_config"]["alignn_layers"] == 3
+    assert cfg["ft_mode"] == "2-body" and cfg["pretrain"]["weighting"] == "count"
+    base = resolve_config("piezo", "mpt", "quick", 0, "cpu")
+    assert base == resolve_config("piezo", "mpt", "quick", 0, "cpu", overrides={})  # no overrides: same run
+    assert run_key(cfg, "h") != run_key(base, "h")
+    with pytest.raises(KeyError, match="unknown override"):
+        resolve_config("piezo", "scratch", "quick", 0, "cpu", overrides={"learning_rate": 1.0})
+
+
+def test_params_option_parsing():
+    assert tune.resolve_params(None, "piezo", "scratch", "smoke") is None
+    assert tune.resolve_params('{"lr": 0.01}', "piezo", "scratch", "smoke") == {"lr": 0.01}
+    with pytest.raises(ValueError, match="'best' or a JSON object"):
+        tune.resolve_params("fastest", "piezo", "scratch", "smoke")
+    with pytest.raises(KeyError, match="run `bench tune` first"):
+        tune.resolve_params("best", "piezo", "scratch", "smoke")
+
+
+def test_storage_urls_and_password_hiding(tmp_path):
+    assert tune.storage_url(None).startswith("sqlite:///") and tune.storage_url(None).endswith("/optuna.db")
+    assert tune.storage_url(str(tmp_path / "s.db")) == f"sqlite:///{tmp_path / 's.db'}"
+    assert tune.sanitise("postgresql://bob:secret@db.example:5432/optuna") == \
+        "postgresql://bob:***@db.example:5432/optuna"
+
+
+# -- stale trials (fast: a quadratic objective) ------------------------------------------------------------------
+DIE_MID_TRIAL = r"""
+import os, sys
+from bench.tune import open_study, worker_id
+study = open_study(sys.argv[2], sys.argv[1])
+trial = study.ask()
+trial.suggest_float("x", -10, 10)
+trial.report(5.0, 1)
+trial.set_user_attr("worker", worker_id())
+os._exit(0)  # dies without telling the study: the trial stays RUNNING
+"""
+
+
+def test_trial_of_a_dead_process_is_failed_and_retried(tmp_path):
+    from optuna.trial import TrialState
+
+    url, name = f"sqlite:///{tmp_path / 'o.db'}", "stale"
+    subprocess.run([sys.executable, "-c", DIE_MID_TRIAL, url, name], check=True, timeout=120)
+    study = tune.open_study(name, url)
+    (dead,) = study.get_trials(states=(TrialState.RUNNING,))
+    alive = tune.worker_id()
+    assert tune.worker_is_dead(dead.user_attrs["worker"]) and not tune.worker_is_dead(alive)
+    assert not tune.worker_is_dead(alive | {"host": "elsewhere"})  # other machines: left to the heartbeat
+
+    seen = []
+
+    def objective(trial):
+        seen.append(dict(trial.params) or None)
+        return (trial.suggest_float("x", -10, 10) - 2) ** 2
+
+    tune.optimize_until(study, objective, 3, log=lambda msg: None)
+    trials = study.get_trials()
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert trials[0].state == TrialState.FAIL
+    assert len([t for t in trials if t.state == TrialState.COMPLETE]) == 3
+    retry = trials[1]  # the queued retry runs first, with the dead trial's parameters and reports
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == trials[0].params
+    assert retry.intermediate_values == {1: 5.0} and seen[0] == trials[0].params
+    assert retry.user_attrs["worker"]["pid"] == os.getpid()
+
+
+# -- the command: a smoke study, killed mid-study and rerun ------------------------------------------------------
+def _trials(db):
+    import optuna
+
+    try:
+        return optuna.load_study(study_name="piezo-scratch-smoke", storage=f"sqlite:///{db}").get_trials()
+    except Exception:  # not created yet
+        return []
+
+
+def test_smoke_study_killed_and_rerun_ends_complete(data_dir, isolated_home, tmp_path):
+    from mlflow import MlflowClient
+    from optuna.trial import TrialState
+
+    cmd = [sys.executable, "-m", "bench.cli_tune", "--task", "piezo", "--strategy", "scratch", "--trials", "3",
+           "--budget", "smoke", "--device", "cpu"]
+    db = isolated_home / "optuna.db"
+    with open(tmp_path / "first.log", "w") as log:
+        first = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 240
+        try:
+            while time.time() < deadline and first.poll() is None:
+                trials = _trials(db) if db.exists() else []
+                if any(t.state == TrialState.COMPLETE for t in trials) and any(
+                        t.state == TrialState.RUNNING and "worker" in t.user_attrs for t in trials):
+                    break
+                time.sleep(1)
+            assert first.poll() is None, "the study ended before it could be killed:\n" + \
+                (tmp_path / "first.log").read_text()
+            assert time.time() < deadline, "no trial completed in time:\n" + (tmp_path / "first.log").read_text()
+            time.sleep(2)  # into the second trial's run
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+    killed = [t.number for t in _trials(db) if t.state == TrialState.RUNNING]
+    assert killed
+
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "left running by a process that died" in second.stderr
+
+    trials = _trials(db)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) >= 3
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert all(trials[k].state == TrialState.FAIL for k in killed)
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") in killed]
+    assert retries and all(t.params == trials[t.system_attrs["failed_trial"]].params for t in retries)
+
+    client = MlflowClient(f"sqlite:///{isolated_home / 'mlflow.db'}")
+    for t in complete:
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["optuna.study"] == "piezo-scratch-smoke"
+        assert run.data.tags["optuna.storage"] == f"sqlite:///{db}"
+        assert run.data.metrics["best_val_mae"] <= t.value + 1e-12  # the objective is a validation score
+
+    best = tune.best_overrides("piezo", "scratch", "smoke")
+    study = tune.load_study("piezo-scratch-smoke")
+    assert best == study.best_params and study.user_attrs["mlflow_experiment"] == "piezo"

@@ -1,0 +1,190 @@
+"""`bench data add`: your own data as a task (CSV + structure folder, ALIGNN JSON, id_prop.csv + POSCARs)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bench.cli import app
+
+N = 12
+
+
+@pytest.fixture(scope="module")
+def piezo_frame(data_dir):
+    return pd.read_csv(data_dir / "raw/matminer_v0.4.0/piezoelectric_tensor.csv.gz", skiprows=1, nrows=N)
+
+
+@pytest.fixture(scope="module")
+def structures(piezo_frame):
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [Structure.from_str(c, fmt="cif") for c in piezo_frame["structure"]]
+
+
+@pytest.fixture
+def csv_input(tmp_path, piezo_frame):
+    """data.csv (id, formula, eij) and a folder of CIF files named after the ids."""
+    folder = tmp_path / "cifs"
+    folder.mkdir()
+    for mid, cif in zip(piezo_frame["material_id"], piezo_frame["structure"]):
+        (folder / f"{mid}.cif").write_text(cif)
+    table = pd.DataFrame({"mpid": piezo_frame["material_id"], "formula": piezo_frame["formula"],
+                          "eij": piezo_frame["eij_max"].astype(object)})
+    table.loc[3, "eij"] = "na"
+    table.to_csv(tmp_path / "data.csv", index=False)
+    return tmp_path / "data.csv", folder
+
+
+def _add(*args):
+    result = CliRunner().invoke(app, ["data", "add", *map(str, args)])
+    return result.exit_code, " ".join(result.output.split())
+
+
+def _spec(home: Path, name: str) -> dict:
+    return json.loads((home / "user_tasks" / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def registry():
+    """The task registry rebuilt from this test's BENCH_HOME (and restored afterwards)."""
+    import tasks
+    import tasks.user
+
+    def rebuild():
+        importlib.reload(tasks.user)
+        tasks.all_tasks.cache_clear()
+        return tasks.all_tasks()
+
+    yield rebuild
+    importlib.reload(tasks.user)
+    tasks.all_tasks.cache_clear()
+
+
+def test_csv_and_cif_folder(csv_input, isolated_home, tmp_path, piezo_frame, registry):
+    csv, folder = csv_input
+    code, out = _add("mine", "--csv", csv, "--structures", folder, "--target", "eij", "--units", "C/m²")
+    assert code == 0, out
+    assert f"added task 'mine': {N} rows" in out and f"usable records: {N - 1} of {N}" in out
+    assert "1 missing target" in out
+    spec = _spec(isolated_home, "mine")
+    assert spec["target"] == "eij" and spec["origin"]["kind"] == "csv"
+
+    # the data is a copy: the task survives deleting the originals
+    for p in folder.iterdir():
+        p.unlink()
+    csv.unlink()
+    task = registry()["mine"]
+    assert Path(task.files[0]).is_absolute() and Path(task.files[0]).is_relative_to(isolated_home)
+    data = task.load(tmp_path / "any-data-dir")
+    assert len(data) == N - 1 and "formula" not in data.ids
+    assert data.ids[0] == piezo_frame["material_id"][0]
+    assert data.records[data.ids[0]].fmt == "cif"
+    assert dict(data.dropped)[piezo_frame["material_id"][3]] == "missing target: 'na'"
+
+
+def test_alignn_json(tmp_path, structures, isolated_home, registry):
+    entries = [{"jid": f"JVASP-{i}", "atoms": {"lattice_mat": s.lattice.matrix.tolist(),
+                                               "coords": s.frac_coords.tolist(),
+                                               "elements": [site.specie.symbol for site in s], "cartesian": False},
+                "target": float(i)} for i, s in enumerate(structures)]
+    path = tmp_path / "dataset.json"
+    path.write_text(json.dumps(entries))
+    code, out = _add("from-json", "--json", path)
+    assert code == 0, out
+    data = registry()["from-json"].load(tmp_path)
+    assert data.ids == [f"JVASP-{i}" for i in range(N)]
+    assert data.records["JVASP-5"].target == 5.0
+
+    code, out = _add("bad-key", "--json", path, "--target", "gap")
+    assert code == 2 and "no key 'gap'" in out and "jid, atoms, target" in out
+
+
+def test_id_prop_and_poscar_folder(tmp_path, structures, registry):
+    folder = tmp_path / "alignn"
+    folder.mkdir()
+    lines = []
+    for i, s in enumerate(structures):
+        s.to(filename=str(folder / f"POSCAR-{i}.vasp"), fmt="poscar")
+        lines.append(f"POSCAR-{i}.vasp,{0.1 * i:.3f}")
+    (folder / "id_prop.csv").write_text("\n".join(lines) + "\n")
+    code, out = _add("from-idprop", "--structures", folder)
+    assert code == 0, out
+    task = registry()["from-idprop"]
+    data = task.load(tmp_path)
+    assert data.ids[:2] == ["POSCAR-0", "POSCAR-1"] and data.records["POSCAR-2"].target == pytest.approx(0.2)
+    assert data.records["POSCAR-2"].fmt == "poscar"
+    assert task.target == "target" and task.family == "user"
+
+    # every strategy accepts the task (resolved as `bench run` does; nothing trained here)
+    from bench.run import resolve_config
+
+    ptft = resolve_config("from-idprop", "ptft", "smoke", 0, "cpu", pretrain={"source": "fe"})
+    assert ptft["pretrain"]["source"] == "devi2024-fe"
+    mpt = resolve_config("from-idprop", "mpt", "smoke", 0, "cpu")
+    assert len(mpt["pretrain"]["sources"]) == 7
+
+    (folder / "POSCAR-4.vasp").unlink()
+    code, out = _add("broken", "--structures", folder)
+    assert code == 2 and "1 of 12 structure files not found" in out and "POSCAR-4.vasp" in out
+
+
+def test_bad_inputs_give_clear_errors(csv_input, isolated_home):
+    csv, folder = csv_input
+    code, out = _add("x", "--csv", csv, "--structures", folder, "--target", "gap")
+    assert code == 2 and "target column 'gap' not in" in out and "available columns: mpid, formula, eij" in out
+
+    missing = sorted(folder.iterdir())[0]
+    missing.unlink()
+    code, out = _add("x", "--csv", csv, "--structures", folder, "--target", "eij")
+    assert code == 2 and "1 of 12 structure files not found" in out and missing.stem in out
+    assert not (isolated_home / "user_tasks" / "x.json").exists()
+
+    code, out = _add("piezo", "--csv", csv, "--structures", folder, "--target", "eij")
+    assert code == 2 and "'piezo' is the name of a built-in task" in out
+
+    code, out = _add("bad/name", "--csv", csv, "--structures", folder, "--target", "eij")
+    assert code == 2 and "invalid task name" in out
+
+
+def test_duplicate_name_needs_force(csv_input, isolated_home):
+    csv, folder = csv_input
+    assert _add("dup", "--csv", csv, "--structures", folder, "--target", "eij")[0] == 0
+    code, out = _add("dup", "--csv", csv, "--structures", folder, "--target", "eij")
+    assert code == 2 and "already exists" in out and "--force" in out
+    code, out = _add("dup", "--csv", csv, "--structures", folder, "--target", "formula", "--force")
+    assert code == 0, out
+    assert _spec(isolated_home, "dup")["target"] == "formula"
+    assert "usable records: 0 of 12" in out  # formulas are not numbers: every row dropped and said so
+    result = CliRunner().invoke(app, ["data", "remove", "dup"])
+    assert result.exit_code == 0 and not (isolated_home / "user_tasks" / "dup.json").exists()
+    assert not (isolated_home / "user_data" / "dup").exists()
+
+
+def test_listed_and_runnable(csv_input, tmp_path):
+    """As a user runs it: `bench data add`, `bench tasks`, `bench run --budget smoke` (subprocesses)."""
+    csv, folder = csv_input
+    env = {**os.environ, "BENCH_HOME": str(tmp_path / "home"), "BENCH_DATA_DIR": str(tmp_path / "data")}
+
+    def bench(*args):
+        proc = subprocess.run([sys.executable, "-m", "bench", *map(str, args)], capture_output=True, text=True,
+                              env=env, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    bench("data", "add", "my-piezo", "--csv", csv, "--structures", folder, "--target", "eij", "--units", "C/m2")
+    assert "my-piezo" in bench("tasks").stdout
+    out = bench("run", "--task", "my-piezo", "--budget", "smoke", "--epochs", "1").stdout
+    assert "MAE" in out and re.search(r"MLflow run: \w+", out)
