@@ -252,9 +252,13 @@ def ui(
 
 
 def _register_subapps() -> None:
+    from bench.cli_cache import cache_app
     from bench.cli_data import data_app
+    from bench.cli_leaderboard import leaderboard_app
 
     app.add_typer(data_app, name="data")
+    app.add_typer(leaderboard_app, name="leaderboard")
+    app.add_typer(cache_app, name="cache")
 
 
 _register_subapps()

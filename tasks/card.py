@@ -15,6 +15,7 @@ import numpy as np
 from tasks.base import Task
 
 _SHOW_IDS = 5
+AUDIT_LIMIT = 5000  # records: larger tasks are not audited when their card is printed
 _WIDTH = 100
 
 
@@ -33,7 +34,8 @@ def render_card(task: Task, data_dir: Path) -> str:
         ("files", ", ".join(task.files)),
         ("data sha256", task.data_hash(data_dir)[:16] + "…"),
         ("records", f"{len(data)} after cleaning ({n_source} source entries, {len(data.dropped)} dropped)"
-                    if cleans else f"{len(data)} (this task's loader does not clean; see the audit below)"),
+                    if cleans else f"{len(data)} ({n_source} source entries, {len(data.dropped)} dropped by the "
+                                   f"loader, which does not check structures or de-duplicate; see below)"),
         ("target", task.target + (f", transformed: {transform}({task.target})" if transform else "")),
         ("units", task.units + (f" (the model's target is {transform} of the source value)" if transform else "")),
         ("role", ", ".join(task.role)),
@@ -55,11 +57,17 @@ def render_card(task: Task, data_dir: Path) -> str:
                          "tasks.cleaning) the first is kept", indent="  ")
         lines += _dropped(data.dropped, category) or ["  nothing dropped"]
     else:
-        found = audit(data, task.name)
-        lines += _wrap("this task's loader removes nothing; an audit with tasks.cleaning finds "
-                       + (f"{len(found)} entries it would drop (not removed):" if found else "nothing to drop"),
-                       indent="  ")
-        lines += _dropped(found, category)
+        if data.dropped:
+            lines += ["  dropped by the loader:"] + _dropped(data.dropped, category)
+        if len(data) <= AUDIT_LIMIT:
+            found = audit(data, task.name)
+            lines += _wrap("this task's loader does not check structures or de-duplicate; an audit with "
+                           "tasks.cleaning finds " + (f"{len(found)} entries it would drop (not removed):" if found
+                                                      else "nothing to drop"), indent="  ")
+            lines += _dropped(found, category)
+        else:
+            lines += _wrap(f"this task's loader does not check structures or de-duplicate; no audit on a card for "
+                           f"more than {AUDIT_LIMIT} records (run tasks.cleaning.audit)", indent="  ")
     if data.groups:
         lines += ["", "groups (from the source):"]
         lines += [f"  {name}: {len(ids)} records" for name, ids in data.groups.items()]

@@ -92,13 +92,13 @@ class Worker:
                 "pid": os.getpid(), **self.side.info()}
 
     def do_build(self, req: dict) -> dict:
-        """Build every structure's graph once; per-structure seconds (``perf_counter``)."""
+        """Build the graphs of ``indices`` (default: all); per-structure ``[wall, cpu]`` seconds."""
         want_edges = bool(req.get("edges", False))
         times, edges, counts = [], [], []
-        for i in range(self.side.n_structures):
-            t0 = time.perf_counter()
+        for i in req.get("indices") or range(self.side.n_structures):
+            c0, t0 = time.process_time(), time.perf_counter()
             g = self.side.build(i)
-            times.append(time.perf_counter() - t0)
+            times.append([time.perf_counter() - t0, time.process_time() - c0])
             self.graphs[i] = g
             if want_edges:
                 edges.append(self.side.edges(g))
@@ -130,17 +130,21 @@ class Worker:
         return {"params": params, "collate_times": collate_times,
                 "batch_sizes": [int(t.numel()) for t in self.targets]}
 
+    def _which(self, req: dict) -> list[int]:
+        which = req.get("batches")
+        return list(range(len(self.batches))) if which is None else [int(b) for b in which]
+
     def do_train(self, req: dict) -> dict:
-        """One pass over the batches (or the first ``limit``): forward, MSE loss, backward, AdamW step.
-        Returns per-batch ``[total, forward, backward, optimizer]`` seconds and the losses."""
+        """A training step on each of ``batches`` (default: all): forward, MSE loss, backward, AdamW step.
+        Returns per-step ``[wall, forward, backward, optimizer, cpu]`` seconds and the losses."""
         import torch
         from torch.nn import functional as F
 
         self.model.train()
         rows, losses = [], []
-        for b in range(min(len(self.batches), int(req.get("limit", 1 << 30)))):
+        for b in self._which(req):
             batch, y = self.batches[b], self.targets[b]
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             self.opt.zero_grad(set_to_none=True)
             loss = F.mse_loss(self.side.predict(self.model, batch), y)
             t1 = time.perf_counter()
@@ -148,22 +152,23 @@ class Worker:
             t2 = time.perf_counter()
             self.opt.step()
             t3 = time.perf_counter()
-            rows.append([t3 - t0, t1 - t0, t2 - t1, t3 - t2])
+            rows.append([t3 - t0, t1 - t0, t2 - t1, t3 - t2, time.process_time() - c0])
             losses.append(float(loss))
         self.phase_peak["train"] = rss_peak_kib()
         return {"times": rows, "losses": losses}
 
     def do_infer(self, req: dict) -> dict:
-        """One pass over the batches in eval mode under ``torch.no_grad()``; per-batch seconds."""
+        """Predictions for each of ``batches`` in eval mode under ``torch.no_grad()``; per-batch
+        ``[wall, cpu]`` seconds."""
         import torch
 
         self.model.eval()
         times = []
         with torch.no_grad():
-            for b in range(min(len(self.batches), int(req.get("limit", 1 << 30)))):
-                t0 = time.perf_counter()
+            for b in self._which(req):
+                c0, t0 = time.process_time(), time.perf_counter()
                 self.side.predict(self.model, self.batches[b])
-                times.append(time.perf_counter() - t0)
+                times.append([time.perf_counter() - t0, time.process_time() - c0])
         self.model.train()
         self.phase_peak["infer"] = rss_peak_kib()
         return {"times": times}

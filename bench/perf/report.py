@@ -75,8 +75,28 @@ def print_report(res: dict, console) -> None:
         line = (f"edge parity: {parity['identical']}/{parity['structures']} structures with identical directed "
                 f"(i, j, image) edge multisets ({parity['edges_compared']:,} edges); triplet counts equal for "
                 f"{parity['triplet_counts_equal']}/{parity['structures']}")
-        for m in parity["mismatches"]:
-            line += (f"\n  {m['id']}: ours {m['ours']} edges, upstream {m['peer']}; only ours {m['only_ours']}, "
-                     f"only upstream {m['only_peer']} (examples at a 1e-5 Å tie: {m.get('examples_at_tie', '?')})")
+        if parity["mismatches"]:
+            ties = sum(m.get("differing_at_tie", 0) for m in parity["mismatches"])
+            diff = sum(m.get("differing", 0) for m in parity["mismatches"])
+            line += (f"\n  differing edges: {diff} in {len(parity['mismatches'])} structures, {ties} of them within "
+                     "1e-5 Å of an end atom's 12th-neighbour distance (a tie: our rule keeps it, upstream's exact "
+                     "comparison decides it by rounding)")
+            t0 = parity.get("tolerance_0")
+            if t0:
+                line += (f"\n  with our tie tolerance set to 0: {t0['identical']}/{t0['structures']} structures "
+                         "identical")
+            for m in parity["mismatches"][:8]:
+                line += (f"\n  {m['id']}: ours {m['ours']} edges, upstream {m['peer']} (only ours {m['only_ours']}, "
+                         f"only upstream {m['only_peer']}; at a tie {m.get('differing_at_tie', '?')})")
         console.print(line, highlight=False)
+    ratios = res.get("ratios")
+    if ratios:
+        console.print(f"CPU-time ratios (robust to other load): graph build {ratios['graph_build_cpu']:.2f}×, "
+                      f"train {ratios['train_step_cpu']:.2f}×, inference {ratios['inference_cpu']:.2f}×; per GEMM "
+                      f"FLOP (different triplet counts): train {ratios['train_step_per_flop']:.2f}×, inference "
+                      f"{ratios['inference_per_flop']:.2f}×", highlight=False)
+    la = res.get("loadavg_start"), res.get("loadavg_end")
+    if all(la):
+        console.print(f"load average at start {la[0][0]:.1f}, at end {la[1][0]:.1f} (this machine has "
+                      f"{__import__('os').cpu_count()} CPUs)", highlight=False)
     console.print(f"wall time {res['wall_s']:.0f} s; worker logs in {res['logs']}", highlight=False)

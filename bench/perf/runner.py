@@ -24,6 +24,7 @@ from bench.perf import flops as flopmod
 
 ALLOCATORS = ("auto", "system", "tcmalloc", "jemalloc")
 JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:10000,muzzy_decay_ms:10000"  # as bench.allocator sets it
+BUILD_CHUNK = 8  # structures per build request (the sides alternate between requests)
 GEMM_SHAPES = ([2048, 2048, 2048], [8192, 256, 256], [32768, 256, 256])
 
 
@@ -166,7 +167,9 @@ def edge_parity(ours: list[list[list[int]]], peer: list[list[list[int]]], ids: l
             mismatches.append({"index": k, "id": ids[k], "ours": len(a), "peer": len(b),
                                "only_ours": sum(only_ours.values()), "only_peer": sum(only_peer.values()),
                                "examples_only_ours": [list(e) for e in list(only_ours)[:5]],
-                               "examples_only_peer": [list(e) for e in list(only_peer)[:5]]})
+                               "examples_only_peer": [list(e) for e in list(only_peer)[:5]],
+                               "only_ours_edges": [list(e) for e in only_ours.elements()],
+                               "only_peer_edges": [list(e) for e in only_peer.elements()]})
     return {"structures": len(ours), "identical": len(ours) - len(mismatches), "mismatches": mismatches,
             "edges_compared": int(sum(len(a) for a in ours))}
 
@@ -186,11 +189,13 @@ def classify_ties(mismatches: list[dict], data: dict, tolerance: float = 1e-5) -
         kth = np.array([np.sort(dist[center == i])[11] for i in range(len(s))])
         lat = s.lattice.matrix
         ties = 0
-        for e in m["examples_only_ours"] + m["examples_only_peer"]:
+        differing = m["only_ours_edges"] + m["only_peer_edges"]
+        for e in differing:
             i, j, n = e[0], e[1], np.array(e[2:])
             d = np.linalg.norm(s.cart_coords[j] + n @ lat - s.cart_coords[i])
             ties += int(min(abs(d - kth[i]), abs(d - kth[j])) <= tolerance)
-        m["examples_at_tie"] = ties
+        m["differing_at_tie"] = ties
+        m["differing"] = len(differing)
 
 
 def run_perf(cfg: PerfConfig, log=print) -> dict:
@@ -220,7 +225,8 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
     res: dict = {"config": asdict(cfg), "structures": {"n": n, "path": data["path"], "rows": data["rows"],
                                                         "ids": data["ids"],
                                                         "skipped_disordered": data["skipped_disordered"]},
-                 "allocator": allocator_name(alloc), "sides": {s: {} for s in sides}}
+                 "allocator": allocator_name(alloc), "sides": {s: {} for s in sides},
+                 "loadavg_start": os.getloadavg()}
     try:
         for s in sides:
             res["sides"][s]["info"] = workers[s].call("init", structures=data["structures"],
@@ -229,25 +235,34 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
 
         # -- graph building ------------------------------------------------------------------------------------
         log(f"graph building: {n} structures x {cfg.rounds} rounds per side")
-        build = {s: [] for s in sides}
-        first = {}
+        chunks = [list(range(i, min(i + BUILD_CHUNK, n))) for i in range(0, n, BUILD_CHUNK)]
+        build = {s: [[] for _ in range(cfg.rounds)] for s in sides}
+        first = {s: {"edges": [], "counts": []} for s in sides}
         for r in range(cfg.rounds):
-            for s in each(r):
-                reply = workers[s].call("build", edges=(r == 0))
-                build[s].append(reply["times"])
-                if r == 0:
-                    first[s] = reply
+            for c, chunk in enumerate(chunks):
+                for s in each(r + c):
+                    reply = workers[s].call("build", indices=chunk, edges=(r == 0))
+                    build[s][r] += reply["times"]
+                    if r == 0:
+                        first[s]["edges"] += reply["edges"]
+                        first[s]["counts"] += reply["counts"]
         for s in sides:
-            per = _min_over_rounds(build[s])
-            res["sides"][s]["build"] = {"per_structure_s": per, "mean_s": sum(per) / n, "total_s": sum(per),
-                                        "rounds_total_s": [sum(x) for x in build[s]],
+            per = _min_over_rounds(build[s])  # per structure [wall, cpu]
+            res["sides"][s]["build"] = {"per_structure_s": per, "mean_s": sum(w for w, _ in per) / n,
+                                        "cpu_mean_s": sum(c for _, c in per) / n,
+                                        "rounds_total_s": [sum(w for w, _ in x) for x in build[s]],
                                         "counts": first[s]["counts"]}
         if "peer" in sides:
             parity = edge_parity(first["ours"]["edges"], first["peer"]["edges"], data["ids"])
             if parity["mismatches"]:
                 classify_ties(parity["mismatches"], data)
+                exact = workers["ours"].call("edges_tol", tolerance=0.0)["edges"]
+                parity["tolerance_0"] = {k: v for k, v in edge_parity(exact, first["peer"]["edges"], data["ids"]).items()
+                                         if k != "mismatches"}
             trip = [a["triplets"] == b["triplets"] for a, b in zip(first["ours"]["counts"], first["peer"]["counts"])]
             parity["triplet_counts_equal"] = int(sum(trip))
+            for m in parity["mismatches"]:
+                m.pop("only_ours_edges", None), m.pop("only_peer_edges", None)
             res["edge_parity"] = parity
         del first
 
@@ -257,26 +272,31 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
             res["sides"][s]["prepare"] = workers[s].call("prepare", batch_size=cfg.batch_size, seed=cfg.seed,
                                                          options=options)
         batch_sizes = res["sides"]["ours"]["prepare"]["batch_sizes"]
+        nb = len(batch_sizes)
         res["flop_check"] = workers["ours"].call("flopcount", batch=0)
-        log(f"training: {len(batch_sizes)} batches of {cfg.batch_size} x (1 warm-up step + {cfg.rounds} rounds) per side")
+        log(f"training: {nb} batches of {cfg.batch_size} x (1 warm-up step + {cfg.rounds} rounds) per side, "
+            "alternating sides every step")
         for s in sides:
-            workers[s].call("train", limit=1)  # warm-up step
-        train = {s: [] for s in sides}
-        losses = {s: [] for s in sides}
+            workers[s].call("train", batches=[0])  # warm-up step
+        train = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
+        losses = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
         for r in range(cfg.rounds):
-            for s in each(r):
-                reply = workers[s].call("train")
-                train[s].append(reply["times"])
-                losses[s].append(reply["losses"])
+            for b in range(nb):
+                for s in each(r + b):
+                    reply = workers[s].call("train", batches=[b])
+                    train[s][r][b] = reply["times"][0]
+                    losses[s][r][b] = reply["losses"][0]
         log(f"inference: {cfg.rounds} rounds per side")
-        infer = {s: [] for s in sides}
+        infer = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
         for r in range(cfg.rounds):
-            for s in each(r):
-                infer[s].append(workers[s].call("infer")["times"])
+            for b in range(nb):
+                for s in each(r + b):
+                    infer[s][r][b] = workers[s].call("infer", batches=[b])["times"][0]
         gemm.append(workers["ours"].call("gemm", shapes=GEMM_SHAPES)["results"])
         collate = workers["ours"].call("rebatch", batch_size=cfg.batch_size, repeats=3)["times"]
     finally:
         finals = {s: w.close() for s, w in workers.items()}
+    res["loadavg_end"] = os.getloadavg()
 
     # -- aggregate -----------------------------------------------------------------------------------------------
     peak = max(g["flops_per_s"] for rnd in gemm for g in rnd)
@@ -285,22 +305,23 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
         side = res["sides"][s]
         counts = side["build"]["counts"]
         bflops = flopmod.batch_flops(counts, batch_sizes)
-        tr = _min_over_rounds(train[s])  # per batch [total, forward, backward, optimizer]
+        tr = _min_over_rounds(train[s])  # per batch [wall, forward, backward, optimizer, cpu]
         epoch = sum(row[0] for row in tr)
-        inf = _min_over_rounds(infer[s])
-        inf_total = sum(inf)
+        inf = _min_over_rounds(infer[s])  # per batch [wall, cpu]
+        inf_total = sum(w for w, _ in inf)
         train_flops = sum(b["train"] for b in bflops)
         inf_flops = sum(b["inference"] for b in bflops)
-        side["train"] = {"per_batch_s": tr, "epoch_s": epoch, "step_s": epoch / len(tr),
-                         "structures_per_s": n / epoch, "steps_per_s": len(tr) / epoch,
+        side["train"] = {"per_batch_s": tr, "epoch_s": epoch, "step_s": epoch / nb,
+                         "cpu_epoch_s": sum(row[4] for row in tr),
+                         "structures_per_s": n / epoch, "steps_per_s": nb / epoch,
                          "forward_s": sum(r[1] for r in tr), "backward_s": sum(r[2] for r in tr),
-                         "optimizer_s": sum(r[3] for r in tr), "rounds_epoch_s": [sum(r[0] for r in x) for x in train[s]],
-                         "losses": losses[s],
+                         "optimizer_s": sum(r[3] for r in tr),
+                         "rounds_epoch_s": [sum(row[0] for row in x) for x in train[s]], "losses": losses[s],
                          "flops": train_flops, "flops_per_structure": train_flops / n,
                          "achieved_flops_per_s": train_flops / epoch, "flop_fraction": train_flops / epoch / peak}
-        side["infer"] = {"per_batch_s": inf, "total_s": inf_total, "structures_per_s": n / inf_total,
-                         "flops": inf_flops, "achieved_flops_per_s": inf_flops / inf_total,
-                         "flop_fraction": inf_flops / inf_total / peak}
+        side["infer"] = {"per_batch_s": inf, "total_s": inf_total, "cpu_total_s": sum(c for _, c in inf),
+                         "structures_per_s": n / inf_total, "flops": inf_flops,
+                         "achieved_flops_per_s": inf_flops / inf_total, "flop_fraction": inf_flops / inf_total / peak}
         side["rss"] = {"peak_kib": finals[s].get("peak_kib"), "phase_peak_kib": finals[s].get("phase_peak_kib", {})}
         side["params"] = side["prepare"]["params"]
         side["totals"] = {k: sum(c[k] for c in counts) for k in ("nodes", "edges", "triplets")}
@@ -309,10 +330,17 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
     res["flop_check"].update({"analytic_forward": b0["forward"], "analytic_backward": b0["backward"]})
     if "peer" in sides:
         o, p = res["sides"]["ours"], res["sides"]["peer"]
+        # per unit of work (GEMM FLOPs): the two builders may keep different edges at exact ties
+        work = (o["train"]["flops"] / p["train"]["flops"])
         res["ratios"] = {
             "graph_build": p["build"]["mean_s"] / o["build"]["mean_s"],
+            "graph_build_cpu": p["build"]["cpu_mean_s"] / o["build"]["cpu_mean_s"],
             "train_step": p["train"]["epoch_s"] / o["train"]["epoch_s"],
+            "train_step_cpu": p["train"]["cpu_epoch_s"] / o["train"]["cpu_epoch_s"],
+            "train_step_per_flop": p["train"]["epoch_s"] / o["train"]["epoch_s"] * work,
             "inference": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"],
+            "inference_cpu": p["infer"]["cpu_total_s"] / o["infer"]["cpu_total_s"],
+            "inference_per_flop": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"] * work,
             "peak_rss": (p["rss"]["peak_kib"] or 0) / max(o["rss"]["peak_kib"] or 1, 1),
         }
     res["wall_s"] = time.perf_counter() - t_start

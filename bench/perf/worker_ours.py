@@ -67,6 +67,8 @@ class OursWorker(Worker):
             return self.flopcount(req)
         if cmd == "rebatch":
             return self.rebatch(req)
+        if cmd == "edges_tol":
+            return self.edges_tol(req)
         return super().extra(cmd, req)
 
     def flopcount(self, req: dict) -> dict:
@@ -82,6 +84,17 @@ class OursWorker(Worker):
             loss.backward()
         self.model.zero_grad(set_to_none=True)
         return {"forward": int(fwd.get_total_flops()), "backward": int(bwd.get_total_flops())}
+
+    def edges_tol(self, req: dict) -> dict:
+        """Edges of every structure built with another tie tolerance (parity diagnostics)."""
+        from bench.graphs import neighbors
+
+        saved = neighbors.TIE_TOLERANCE
+        neighbors.TIE_TOLERANCE = float(req["tolerance"])
+        try:
+            return {"edges": [self.side.edges(self.side.build(i)) for i in range(self.side.n_structures)]}
+        finally:
+            neighbors.TIE_TOLERANCE = saved
 
     def rebatch(self, req: dict) -> dict:
         """Re-collate every batch ``repeats`` times (collation cost: what data-loader workers could hide)."""
