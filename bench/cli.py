@@ -12,7 +12,7 @@ app = typer.Typer(help="Benchmark transfer learning of materials properties with
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 # Commands that train or run models: worth re-executing under a fast allocator.
-HEAVY = {"run", "predict", "pretrain", "sweep"}
+HEAVY = {"run", "predict", "pretrain", "sweep", "tune", "perf"}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -40,6 +40,10 @@ def run(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",
                                                help="MLflow store (default: sqlite in the user data dir)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard checkpoints of this exact run and start over."),
+    params: Optional[str] = typer.Option(None, "--params", help="best: the best parameters `bench tune` found for "
+                                         "this task, strategy and budget; or a JSON object, e.g. '{\"lr\": 0.003}'."),
+    study: Optional[str] = typer.Option(None, "--study", help="--params best: study name (default TASK-STRATEGY-BUDGET)."),
+    storage: Optional[str] = typer.Option(None, "--storage", help="--params best: Optuna storage (default as `bench tune`)."),
 ) -> None:
     """Train on a task with a strategy; print test metrics; track the run in MLflow.
 
@@ -71,8 +75,12 @@ def run(
 
     console = Console(stderr=True)
     try:
+        from bench.tune import resolve_params
+
+        overrides = resolve_params(params, task, strategy, budget, storage, study, console)
         result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, epochs, fresh, console,
-                               ft_size=ft_size, trial=trial, fold=fold, pretrain=pretrain, ft_mode=ft_mode)
+                               ft_size=ft_size, trial=trial, fold=fold, pretrain=pretrain, ft_mode=ft_mode,
+                               overrides=overrides)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         _fail(str(err))
     table = Table(title=f"{task} · {strategy} · {budget} · seed {seed}: test metrics")
@@ -258,6 +266,9 @@ def _register_subapps() -> None:
 
     app.add_typer(data_app, name="data")
     app.add_typer(leaderboard_app, name="leaderboard")
+    from bench.cli_tune import tune
+
+    app.command()(tune)
     app.add_typer(cache_app, name="cache")
 
 

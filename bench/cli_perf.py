@@ -34,6 +34,8 @@ def perf(
 
     console = Console(stderr=True, highlight=False)
     out = Console(highlight=False)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=140)  # a file or pipe: no wrapping of the table
     if batch_size < 1 or rounds < 1 or threads < 1:
         console.print("[bold red]error:[/] --batch-size, --rounds and --threads must be >= 1")
         raise typer.Exit(2)

@@ -49,7 +49,8 @@ def tune(
     try:
         result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
-        console.print(f"[bold red]error:[/] {err}", highlight=False)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        console.print(f"[bold red]error:[/] {message}", highlight=False)
         raise typer.Exit(2)
     info = summary(result)
     typer.echo(json.dumps(info, indent=2, default=str))

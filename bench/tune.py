@@ -31,7 +31,7 @@ from bench import paths
 
 HEARTBEAT_INTERVAL_S = 20
 HEARTBEAT_GRACE_S = 90
-MAX_RETRY = 2
+MAX_RETRY = 3
 
 
 # -- storage and study ------------------------------------------------------------------------------------------
@@ -362,6 +362,10 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     s = open_study(name, url, pruner=make_pruner(budget))
     attrs = {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "mlflow_experiment": task,
              "mlflow_tracking_uri": sanitise(Tracker(tracking_uri).uri)}
+    for k in ("task", "strategy", "budget", "seed"):
+        if k in s.user_attrs and s.user_attrs[k] != attrs[k]:
+            raise ValueError(f"study {name!r} holds trials with {k} {s.user_attrs[k]!r}, not {attrs[k]!r}; "
+                             "name another study with --study")
     for k, v in attrs.items():
         if s.user_attrs.get(k) != v:
             s.set_user_attr(k, v)

@@ -25,7 +25,7 @@ from bench.perf import flops as flopmod
 ALLOCATORS = ("auto", "system", "tcmalloc", "jemalloc")
 JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:10000,muzzy_decay_ms:10000"  # as bench.allocator sets it
 BUILD_CHUNK = 8  # structures per build request (the sides alternate between requests)
-GEMM_SHAPES = ([2048, 2048, 2048], [8192, 256, 256], [32768, 256, 256])
+GEMM_SHAPES = ([1024, 1024, 1024], [2048, 1024, 1024], [8192, 256, 256])  # square: the peak; rows x 256 x 256: the model's shape
 
 
 @dataclass

@@ -160,8 +160,13 @@ def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) 
         out = m(b)
         out.pow(2).mean().backward()
         outs.append(out.detach())
-        grads.append({k: p.grad.detach().clone() for k, p in m.named_parameters()})
+        grads.append({k: (p.grad if p.grad is not None else torch.zeros_like(p)).detach().clone()
+                      for k, p in m.named_parameters()})
     out_dev = float(((outs[0] - outs[1]).abs() / (outs[0].abs() + atol)).max())
-    grad_dev = max(float((grads[0][k] - grads[1][k]).norm() / (grads[0][k].norm() + atol)) for k in grads[0])
+    # Gradients are compared in aggregate: some are pure rounding noise (a bias followed by BatchNorm has a zero
+    # gradient in exact arithmetic), so per-parameter relative errors would flag noise.
+    diff = sum(float((grads[0][k] - grads[1][k]).pow(2).sum()) for k in grads[0]) ** 0.5
+    norm = sum(float(grads[0][k].pow(2).sum()) for k in grads[0]) ** 0.5
+    grad_dev = diff / max(norm, 1e-30)
     return {"output_rel": out_dev, "grad_rel": grad_dev,
-            "ok": bool(torch.allclose(outs[0], outs[1], rtol=rtol, atol=atol) and grad_dev < 1e-3)}
+            "ok": bool(torch.allclose(outs[0], outs[1], rtol=rtol, atol=atol) and grad_dev < 1e-4)}

@@ -69,6 +69,8 @@ class OursWorker(Worker):
             return self.rebatch(req)
         if cmd == "edges_tol":
             return self.edges_tol(req)
+        if cmd == "equivalence":
+            return self.equivalence(req)
         return super().extra(cmd, req)
 
     def flopcount(self, req: dict) -> dict:
@@ -84,6 +86,17 @@ class OursWorker(Worker):
             loss.backward()
         self.model.zero_grad(set_to_none=True)
         return {"forward": int(fwd.get_total_flops()), "backward": int(bwd.get_total_flops())}
+
+    def equivalence(self, req: dict) -> dict:
+        """Does variant ``variant`` compute the baseline's outputs and gradients on batch ``batch``?"""
+        from torch_geometric.data import Batch
+
+        from bench.perf.variants import check_equivalence
+
+        bs = len(self.targets[0])
+        b = int(req.get("batch", 0))
+        graphs = [self.graphs[i] for i in range(b * bs, min((b + 1) * bs, self.side.n_structures))]
+        return check_equivalence(req["variant"], Batch.from_data_list(graphs))
 
     def edges_tol(self, req: dict) -> dict:
         """Edges of every structure built with another tie tolerance (parity diagnostics)."""

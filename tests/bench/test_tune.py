@@ -111,6 +111,58 @@ def test_trial_of_a_dead_process_is_failed_and_retried(tmp_path):
     assert retry.user_attrs["worker"]["pid"] == os.getpid()
 
 
+def test_interrupted_trial_queues_its_retry(tmp_path):
+    from optuna.trial import TrialState
+
+    study = tune.open_study("ctrl-c", f"sqlite:///{tmp_path / 'o.db'}")
+
+    def objective(trial):
+        trial.suggest_float("x", -10, 10)
+        trial.report(1.0, 1)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        tune.optimize_until(study, objective, 3)
+    failed, retry = study.get_trials()
+    assert failed.state == TrialState.FAIL and retry.state == TrialState.WAITING
+    assert retry.params == failed.params and retry.intermediate_values == {1: 1.0}
+    assert "worker" not in retry.user_attrs  # a queued trial belongs to no process yet
+
+
+def test_a_study_keeps_its_task_and_seed(data_dir):
+    study = tune.open_study("piezo-scratch-smoke")
+    study.set_user_attr("seed", 1)
+    with pytest.raises(ValueError, match="seed 1"):
+        tune.tune("piezo", "scratch", 3, "smoke", seed=0)
+
+
+# -- a pruned trial: the run stops, its MLflow run ends KILLED and says why ---------------------------------------
+def test_pruned_trial_stops_its_run_and_marks_it(data_dir, isolated_home):
+    import optuna
+    from mlflow import MlflowClient
+    from optuna.trial import TrialState
+    from rich.console import Console
+
+    class PruneAtOnce(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    url = tune.storage_url(None)
+    study = tune.open_study("prune", url, pruner=PruneAtOnce())
+    objective = tune.make_objective("piezo", "scratch", "smoke", "prune", url, device="cpu",
+                                    console=Console(quiet=True))
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.PRUNED and list(trial.intermediate_values) == [1]
+    client = MlflowClient(f"sqlite:///{isolated_home / 'mlflow.db'}")
+    run = client.get_run(trial.user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED"
+    assert run.data.tags["optuna.pruned"] == "true" and run.data.tags["optuna.study"] == "prune"
+    assert run.data.tags["optuna.trial_number"] == "0"
+    assert len(client.get_metric_history(run.info.run_id, "val_mae")) == 1  # stopped after the first epoch
+    assert "test_mae" not in run.data.metrics
+
+
 # -- the command: a smoke study, killed mid-study and rerun ------------------------------------------------------
 def _trials(db):
     import optuna

@@ -1,0 +1,91 @@
+"""``bench perf``: our side of the benchmark on a few real structures (peer disabled), the FLOP count, the edge
+parity check. The comparison with upstream alignn itself is a benchmark run (PERFORMANCE.md), not a unit test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.perf import flops
+from bench.perf.runner import edge_parity
+
+
+def _app():
+    import typer
+
+    from bench.cli_perf import perf
+
+    app = typer.Typer()
+    app.command()(perf)
+    return app
+
+
+def test_perf_ours_only_on_five_structures(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    out = tmp_path / "perf.json"
+    result = CliRunner().invoke(_app(), ["--structures", "5", "--batch-size", "5", "--rounds", "1", "--no-peer",
+                                         "--data-dir", str(data_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "graph build" in result.output and "inference, structures/s" in result.output
+    res = json.loads(out.read_text())
+    assert set(res["sides"]) == {"ours"} and "ratios" not in res and "edge_parity" not in res
+    ours = res["sides"]["ours"]
+    assert res["structures"]["n"] == 5 and len(ours["build"]["per_structure_s"]) == 5
+    assert ours["params"] == 4_026_753  # the reference ALIGNN with a Linear(256, 1) head
+    assert ours["train"]["structures_per_s"] > 0 and ours["infer"]["structures_per_s"] > 0
+    assert len(ours["train"]["per_batch_s"]) == 1 and len(ours["train"]["per_batch_s"][0]) == 5
+    assert ours["rss"]["peak_kib"] > 0 and set(ours["rss"]["phase_peak_kib"]) >= {"build", "train", "infer"}
+    assert 0 < ours["train"]["flop_fraction"] < 1 and res["gemm"]["peak_flops_per_s"] > 0
+    # the analytic GEMM count is what torch counts
+    fc = res["flop_check"]
+    assert fc["analytic_forward"] == fc["forward"] and fc["analytic_backward"] == fc["backward"]
+    assert all(c["triplets"] > 0 for c in ours["build"]["counts"])
+
+
+def test_analytic_flops_match_flop_counter(piezo_structures):
+    from torch.utils.flop_counter import FlopCounterMode
+    from torch_geometric.data import Batch
+
+    from backbones.alignn import ALIGNN
+    from backbones.heads import LinearHead
+    from bench.graphs import build_graph
+    from bench.model import PropertyModel
+
+    graphs = [build_graph(s) for s in piezo_structures[:3]]
+    batch = Batch.from_data_list(graphs)
+    shape = flops.ModelShape(alignn_layers=2, gcn_layers=1, hidden=8, embedding=4)
+    model = PropertyModel(ALIGNN(alignn_layers=2, gcn_layers=1, hidden_features=8, embedding_features=4),
+                          LinearHead(8))
+    with FlopCounterMode(display=False) as fwd:
+        loss = model(batch).pow(2).mean()
+    with FlopCounterMode(display=False) as bwd:
+        loss.backward()
+    counts = [{"nodes": g.num_nodes, "edges": g.edge_index.size(1), "triplets": g.lg_index.size(1)} for g in graphs]
+    expected = flops.batch_flops(counts, [3], shape)[0]
+    assert expected["forward"] == fwd.get_total_flops()
+    assert expected["backward"] == bwd.get_total_flops()
+
+
+def test_edge_parity_counts_multisets():
+    a = [[[0, 1, 0, 0, 0], [1, 0, 0, 0, 0]], [[0, 0, 1, 0, 0], [0, 0, -1, 0, 0]]]
+    same = edge_parity(a, [list(reversed(x)) for x in a], ["s0", "s1"])
+    assert same["identical"] == 2 and not same["mismatches"]
+    b = [a[0], a[1] + [[0, 0, 0, 1, 0]]]
+    diff = edge_parity(a, b, ["s0", "s1"])
+    assert diff["identical"] == 1 and diff["mismatches"][0]["only_peer"] == 1
+    assert diff["mismatches"][0]["only_peer_edges"] == [[0, 0, 0, 1, 0]]
+
+
+@pytest.mark.parametrize("name", ["int32", "inplace", "fused"])
+def test_variants_compute_the_baseline(piezo_structures, name):
+    from torch_geometric.data import Batch
+
+    from bench.graphs import build_graph
+    from bench.perf.variants import check_equivalence
+
+    batch = Batch.from_data_list([build_graph(s) for s in piezo_structures[:2]])
+    result = check_equivalence(name, batch)
+    assert result["ok"], result
