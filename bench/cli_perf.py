@@ -20,7 +20,8 @@ def perf(
     peer_python: Optional[str] = typer.Option(None, "--peer-python", help="An existing python with alignn installed."),
     install: bool = typer.Option(True, "--install/--no-install", help="Create the upstream environment if missing."),
     allocator: str = typer.Option("auto", "--allocator", help="auto | system | tcmalloc | jemalloc (both sides)."),
-    variant: str = typer.Option("baseline", "--variant", help="Our model variant (bench.perf.variants)."),
+    variant: str = typer.Option("baseline", "--variant", help="Our model variant (bench.perf.variants.VARIANTS)."),
+    builder: str = typer.Option("baseline", "--builder", help="Our graph builder: baseline | fast (bench.perf.variants)."),
     levers: Optional[str] = typer.Option(None, "--levers", help="Instead of the comparison, measure levers on one "
                                          "batch: 'all' or a comma list of allocator, compile, VARIANT names."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder holding raw/ (default: BENCH_DATA_DIR)."),
@@ -53,6 +54,7 @@ def perf(
 
             cfg = PerfConfig(structures=structures, batch_size=batch_size, threads=threads, rounds=rounds, peer=peer,
                              allocator=allocator, peer_python=peer_python, install_peer=install, variant=variant,
+                             builder=builder,
                              data_dir=str(data_dir) if data_dir else None)
             res = run_perf(cfg, log=log)
             print_report(res, out)

@@ -2,16 +2,18 @@
 
 from tasks.base import RandomSplit, Task
 from tasks.data import Source
-from tasks.matbench import matminer_records
+from tasks.loaders import cleaned
+from tasks.matbench import matminer_rows
 
 TASK = Task(
     name="piezo",
-    description="Maximum longitudinal piezoelectric modulus eij_max of 941 crystals (DFPT, Materials Project)",
+    description="Maximum piezoelectric modulus eij_max of the 941-entry DFPT set (931 unique structures; Materials Project)",
     target="eij_max",
     units="C/m²",
     files=("raw/matminer_v0.4.0/piezoelectric_tensor.csv.gz",),
-    # reads the local CSV copy (CIF text) or matminer's upstream JSON (pymatgen dicts), whichever is present
-    loader=matminer_records(structure_column="structure", id_column="material_id"),
+    # reads the local CSV copy (CIF text) or matminer's upstream JSON (pymatgen dicts), whichever is present;
+    # cleaning removes the 10 structures listed twice under different material ids (reported on the card)
+    loader=cleaned(matminer_rows(structure_column="structure", id_column="material_id")),
     sources=(Source(url="https://ndownloader.figshare.com/files/13220621",
                     relpath="raw/matminer_v0.4.0/piezoelectric_tensor.json.gz",
                     sha256="dc9d04836f7f91ecb4ef6dc23e42468571be857f0fccafdfb51a5a40f19db898",

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bench.perf.runner import WorkerProcess, _min_over_rounds, allocator_env, allocator_name, start_ours
 
-ALL = ("allocator", "int32", "index_select", "inplace", "fused", "fused_int32", "layernorm", "compile")
+ALL = ("builder", "allocator", "int32", "index_select", "inplace", "fused", "inplace_int32", "fused_int32", "layernorm",
+       "compile")
 
 
 def _configs(names: list[str]) -> list[list[dict]]:
@@ -29,7 +30,7 @@ def _configs(names: list[str]) -> list[list[dict]]:
     if "allocator" in names:
         groups.append([{"name": f"baseline/{a}", "variant": "baseline", "allocator": a}
                        for a in ("system", "tcmalloc", "jemalloc")])
-    rest = [n for n in names if n not in ("allocator", "baseline")]
+    rest = [n for n in names if n not in ("allocator", "baseline", "builder")]
     for n in rest:
         if n != "compile" and n not in VARIANTS:
             raise KeyError(f"unknown lever {n!r}; known: {', '.join(ALL)}")
@@ -55,6 +56,19 @@ def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: 
     out = {"config": {"levers": names, "structures": len(data["structures"]), "batch_size": batch_size,
                       "rounds": rounds, "threads": threads}, "groups": [], "loadavg_start": os.getloadavg(),
            "logs": str(log_dir)}
+    if "builder" in names:
+        log("lever: graph builders (baseline, fast), alternating per structure")
+        w = start_ours(log_dir, threads, allocator_env("auto"), name="builders")
+        try:
+            w.call("init", structures=data["structures"], targets=data["targets"], threads=threads)
+            ab = w.call("build_ab", builders=["baseline", "fast"], rounds=rounds)
+        finally:
+            w.close()
+        per = ab["per_structure_s"]
+        mean = {b: [sum(x[k] for x in per[b]) / len(per[b]) for k in (0, 1)] for b in per}
+        out["builder"] = {"equal_graphs": ab["equal"], "mean_s": mean,
+                          "speedup": mean["baseline"][0] / mean["fast"][0],
+                          "speedup_cpu": mean["baseline"][1] / mean["fast"][1]}
     for gi, group in enumerate(groups):
         log(f"lever group {gi + 1}/{len(groups)}: {', '.join(c['name'] for c in group)}")
         workers: list[WorkerProcess] = []
@@ -70,7 +84,7 @@ def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: 
                               options={"variant": c["variant"], "compile": bool(c.get("compile"))})
                 row = {**c, "allocator": allocator_name(env), "params": prep["params"]}
                 if c["variant"] != "baseline":
-                    row["equivalence"] = w.call("equivalence", variant=c["variant"], batch=0)
+                    row["equivalence"] = w.call("equivalence", variant=c["variant"], batch=0)["equivalence"]
                 rows.append(row)
             nb = len(prep["batch_sizes"])
             for w, row in zip(workers, rows):  # warm-up (compilation happens here): every batch once
@@ -105,6 +119,14 @@ def print_levers(res: dict, console) -> None:
     from rich.table import Table
 
     cfg = res["config"]
+    b = res.get("builder")
+    if b:
+        console.print(f"graph build ({cfg['structures']} structures, min of {cfg['rounds']}): baseline "
+                      f"{b['mean_s']['baseline'][0] * 1e3:.2f} ms/structure, fast {b['mean_s']['fast'][0] * 1e3:.2f} "
+                      f"ms/structure: {b['speedup']:.1f}× (CPU time {b['speedup_cpu']:.1f}×); identical graphs: "
+                      f"{'yes' if b['equal_graphs'] else 'NO'}", highlight=False)
+    if not res["groups"]:
+        return
     table = Table(title=f"bench perf --levers: one training step on a batch of {cfg['batch_size']} real structures, "
                         f"{cfg['threads']} threads, min of {cfg['rounds']} rounds")
     for col in ("lever", "allocator", "step s", "fwd / bwd / opt s", "CPU s", "speedup", "speedup (CPU)",

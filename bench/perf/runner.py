@@ -39,6 +39,7 @@ class PerfConfig:
     peer_python: str | None = None
     install_peer: bool = True
     variant: str = "baseline"  # ours: a bench.perf.variants name
+    builder: str = "baseline"  # ours: bench.perf.variants.BUILDERS
     data_dir: str | None = None
     seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -230,7 +231,8 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
     try:
         for s in sides:
             res["sides"][s]["info"] = workers[s].call("init", structures=data["structures"],
-                                                      targets=data["targets"], threads=cfg.threads)
+                                                      targets=data["targets"], threads=cfg.threads,
+                                                      builder=cfg.builder)
         gemm = [workers["ours"].call("gemm", shapes=GEMM_SHAPES)["results"]]
 
         # -- graph building ------------------------------------------------------------------------------------

@@ -132,6 +132,7 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             lambda: swap_eggc(baseline_model(), InplaceEGGC)),
     Variant("fused", "inplace + one GEMM for the four node-side maps, one gather",
             lambda: swap_eggc(baseline_model(), FusedEGGC)),
+    Variant("inplace_int32", "inplace + int32 indices", lambda: swap_eggc(baseline_model(), InplaceEGGC), _int32),
     Variant("fused_int32", "fused + int32 indices", lambda: swap_eggc(baseline_model(), FusedEGGC), _int32),
 ]}
 
@@ -170,3 +171,88 @@ def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) 
     grad_dev = diff / max(norm, 1e-30)
     return {"output_rel": out_dev, "grad_rel": grad_dev,
             "ok": bool(torch.allclose(outs[0], outs[1], rtol=rtol, atol=atol) and grad_dev < 1e-4)}
+
+
+# -- graph-building variants -----------------------------------------------------------------------------------
+
+
+def line_graph_numpy(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """:func:`bench.graphs.line_graph.line_graph` in numpy: same pairs in the same order. ``torch.repeat_interleave``
+    costs ~2 ms a call on small CPU tensors (most of a small structure's build time); ``np.repeat`` microseconds."""
+    import numpy as np
+
+    src, dst = edge_index.numpy()
+    num_edges = src.size
+    out_deg = np.bincount(src, minlength=num_nodes)
+    by_src = np.argsort(src, kind="stable")
+    first_out = np.cumsum(out_deg) - out_deg
+    n_next = out_deg[dst]
+    e1 = np.repeat(np.arange(num_edges), n_next)
+    group_start = np.repeat(np.cumsum(n_next) - n_next, n_next)
+    rank = np.arange(e1.size) - group_start
+    e2 = by_src[first_out[dst[e1]] + rank]
+    return torch.from_numpy(np.stack([e1, e2]))
+
+
+def canonical_edges_keyed(center, nbr, image):
+    """:func:`bench.graphs.neighbors.canonical_edges` with a 1-D unique over an order-preserving int64 key
+    instead of ``np.unique(axis=0)`` (which sorts a structured view): same rows, same order."""
+    import numpy as np
+
+    swap = nbr < center
+    src = np.where(swap, nbr, center)
+    dst = np.where(swap, center, nbr)
+    img = np.where(swap[:, None], -image, image)
+    if src.size == 0:
+        return np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3), dtype=np.int64)
+    n = int(max(src.max(), dst.max())) + 1
+    lo = int(img.min())
+    span = int(img.max()) - lo + 1
+    key = ((src * n + dst) * span + (img[:, 0] - lo)) * span + (img[:, 1] - lo)
+    key = key * span + (img[:, 2] - lo)
+    _, first = np.unique(key, return_index=True)
+    return np.stack([src[first], dst[first]]), img[first].copy()
+
+
+def build_graph_fast(structure, params=None):
+    """``bench.graphs.build_graph`` with :func:`line_graph_numpy` and :func:`canonical_edges_keyed`."""
+    import numpy as np
+
+    from bench.graphs.build import GraphParams, atomic_numbers, site_species
+    from bench.graphs.data import AlignnGraph
+    from bench.graphs.neighbors import knn_within_cutoff
+
+    params = params or GraphParams()
+    center, nbr, image, _ = knn_within_cutoff(structure, params.cutoff, params.max_neighbors)
+    (src, dst), img = canonical_edges_keyed(center, nbr, image)
+    cart = structure.cart_coords
+    vec = cart[dst] + img @ structure.lattice.matrix - cart[src]
+    edge_index = torch.from_numpy(np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])]))
+    edge_image = torch.from_numpy(np.concatenate([img, -img]).astype(np.int32))
+    edge_vec = torch.from_numpy(np.concatenate([vec, -vec]).astype(np.float32))
+    n = len(structure)
+    species_z, species_w, species_site = site_species(structure)
+    return AlignnGraph(
+        z=torch.tensor(atomic_numbers(structure), dtype=torch.long),
+        species_z=species_z, species_w=species_w, species_site=species_site,
+        edge_index=edge_index, edge_image=edge_image, edge_vec=edge_vec,
+        lg_index=line_graph_numpy(edge_index, n), num_nodes=n,
+    )
+
+
+BUILDERS = {"baseline": "bench.graphs:build_graph", "fast": "bench.perf.variants:build_graph_fast"}
+
+
+def get_builder(name: str):
+    import importlib
+
+    try:
+        module, attr = BUILDERS[name].split(":")
+    except KeyError:
+        raise KeyError(f"unknown builder {name!r}; known: {', '.join(BUILDERS)}") from None
+    return getattr(importlib.import_module(module), attr)
+
+
+def same_graph(a, b) -> bool:
+    keys = ("z", "species_z", "species_w", "species_site", "edge_index", "edge_image", "edge_vec", "lg_index")
+    return all(torch.equal(a[k], b[k]) for k in keys) and a.num_nodes == b.num_nodes

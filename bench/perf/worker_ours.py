@@ -16,6 +16,7 @@ class OursSide(Side):
 
     def __init__(self):
         self.variant = None
+        self.builder_name = "baseline"
 
     def load(self, structures: list[dict]) -> None:
         from pymatgen.core import Structure
@@ -26,9 +27,13 @@ class OursSide(Side):
         self.n_structures = len(self.structures)
 
     def build(self, i: int):
-        from bench.graphs import build_graph
+        return self.builder(self.structures[i])
 
-        return build_graph(self.structures[i])
+    def set_builder(self, name: str) -> None:
+        from bench.perf.variants import get_builder
+
+        self.builder_name = name
+        self.builder = get_builder(name)
 
     def edges(self, graph) -> list[list[int]]:
         return torch.cat([graph.edge_index.T, graph.edge_image.long()], dim=1).tolist()
@@ -58,10 +63,14 @@ class OursSide(Side):
     def info(self) -> dict:
         import torch_geometric
 
-        return {"side": "ours", "torch_geometric": torch_geometric.__version__}
+        return {"side": "ours", "torch_geometric": torch_geometric.__version__, "builder": self.builder_name}
 
 
 class OursWorker(Worker):
+    def do_init(self, req: dict) -> dict:
+        self.side.set_builder(req.get("builder", "baseline"))
+        return super().do_init(req)
+
     def extra(self, cmd: str, req: dict) -> dict:
         if cmd == "flopcount":
             return self.flopcount(req)
@@ -71,6 +80,8 @@ class OursWorker(Worker):
             return self.edges_tol(req)
         if cmd == "equivalence":
             return self.equivalence(req)
+        if cmd == "build_ab":
+            return self.build_ab(req)
         return super().extra(cmd, req)
 
     def flopcount(self, req: dict) -> dict:
@@ -96,7 +107,32 @@ class OursWorker(Worker):
         bs = len(self.targets[0])
         b = int(req.get("batch", 0))
         graphs = [self.graphs[i] for i in range(b * bs, min((b + 1) * bs, self.side.n_structures))]
-        return check_equivalence(req["variant"], Batch.from_data_list(graphs))
+        return {"equivalence": check_equivalence(req["variant"], Batch.from_data_list(graphs))}
+
+    def build_ab(self, req: dict) -> dict:
+        """Each builder of ``builders`` on every structure, alternating per structure, ``rounds`` times:
+        per-structure minimum ``[wall, cpu]`` seconds per builder, and whether all builders give equal graphs."""
+        import time
+
+        from bench.perf.variants import get_builder, same_graph
+
+        names = req["builders"]
+        fns = [get_builder(b) for b in names]
+        best = {b: [[float("inf"), float("inf")] for _ in range(self.side.n_structures)] for b in names}
+        equal = True
+        for r in range(int(req.get("rounds", 3))):
+            for i, s in enumerate(self.side.structures):
+                graphs = []
+                for k in (range(len(fns)) if (r + i) % 2 == 0 else reversed(range(len(fns)))):
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    g = fns[k](s)
+                    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                    cur = best[names[k]][i]
+                    cur[0], cur[1] = min(cur[0], wall), min(cur[1], cpu)
+                    graphs.append(g)
+                if r == 0:
+                    equal &= all(same_graph(graphs[0], g) for g in graphs[1:])
+        return {"per_structure_s": best, "equal": bool(equal)}
 
     def edges_tol(self, req: dict) -> dict:
         """Edges of every structure built with another tie tolerance (parity diagnostics)."""

@@ -38,14 +38,13 @@ def test_obelix_card(obelix_card):
     assert "478 rows" in flat and "254 CIFs" in flat
 
 
-def test_piezo_card_audits_a_loader_that_does_not_clean(data_dir):
+def test_piezo_card_reports_the_duplicates_it_removed(data_dir):
     card = render_card(get_task("piezo"), data_dir)
     flat = " ".join(card.split())
     assert card.startswith("# piezo") and "de Jong" in card
-    assert "records: 941 (941 source entries, 0 dropped by the loader, which does not check" in flat
-    assert "C/m²" in card and "test 94, train 762, val 85" in card
+    assert "records: 931 after cleaning (941 source entries, 10 dropped)" in flat
+    assert "C/m²" in card and "test 93, train 754, val 84" in card
     assert "sizes 10, 100, 200, 500, 800 x 5 trials" in card
-    assert "an audit with tasks.cleaning finds 10 entries it would drop (not removed)" in flat
     assert "duplicate structure: 10 (" in card
 
 
