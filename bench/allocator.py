@@ -1,6 +1,8 @@
-"""Run training under tcmalloc (or jemalloc) when installed: glibc malloc made an ALIGNN training step
-~2.5x slower on our CPUs (see PERFORMANCE.md). The allocator must be preloaded before Python starts, so
-heavy commands re-execute the interpreter once with ``LD_PRELOAD`` set. ``BENCH_ALLOCATOR=system`` opts out.
+"""Run training under tcmalloc (or jemalloc) when installed. glibc malloc was once measured here to make
+an ALIGNN training step ~2.5x slower; our own measurements (PERFORMANCE.md, on a shared machine) show no
+reliable speed-up but ~22 % lower peak memory with tcmalloc, which is why it stays on. The allocator must be
+preloaded before Python starts, so heavy commands re-execute the interpreter once with ``LD_PRELOAD`` set.
+``BENCH_ALLOCATOR=system`` opts out.
 """
 
 from __future__ import annotations

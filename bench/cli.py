@@ -266,9 +266,11 @@ def _register_subapps() -> None:
 
     app.add_typer(data_app, name="data")
     app.add_typer(leaderboard_app, name="leaderboard")
+    from bench.cli_perf import perf
     from bench.cli_tune import tune
 
     app.command()(tune)
+    app.command("perf")(perf)
     app.add_typer(cache_app, name="cache")
 
 

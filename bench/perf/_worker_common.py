@@ -137,7 +137,6 @@ class Worker:
     def do_train(self, req: dict) -> dict:
         """A training step on each of ``batches`` (default: all): forward, MSE loss, backward, AdamW step.
         Returns per-step ``[wall, forward, backward, optimizer, cpu]`` seconds and the losses."""
-        import torch
         from torch.nn import functional as F
 
         self.model.train()

@@ -12,6 +12,7 @@ on the machine). Every variant is first checked to compute what the baseline com
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -112,6 +113,8 @@ def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: 
         out["groups"].append({"reference": ref["name"], "rows": rows})
     out["loadavg_end"] = os.getloadavg()
     out["wall_s"] = time.perf_counter() - t_start
+    shutil.rmtree(log_dir, ignore_errors=True)
+    out.pop("logs", None)
     return out
 
 

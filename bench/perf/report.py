@@ -99,4 +99,4 @@ def print_report(res: dict, console) -> None:
     if all(la):
         console.print(f"load average at start {la[0][0]:.1f}, at end {la[1][0]:.1f} (this machine has "
                       f"{__import__('os').cpu_count()} CPUs)", highlight=False)
-    console.print(f"wall time {res['wall_s']:.0f} s; worker logs in {res['logs']}", highlight=False)
+    console.print(f"wall time {res['wall_s']:.0f} s", highlight=False)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.perf import flops as flopmod
@@ -42,7 +43,6 @@ class PerfConfig:
     builder: str = "baseline"  # ours: bench.perf.variants.BUILDERS
     data_dir: str | None = None
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 class WorkerError(RuntimeError):
@@ -346,5 +346,5 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
             "peak_rss": (p["rss"]["peak_kib"] or 0) / max(o["rss"]["peak_kib"] or 1, 1),
         }
     res["wall_s"] = time.perf_counter() - t_start
-    res["logs"] = str(log_dir)
+    shutil.rmtree(log_dir, ignore_errors=True)  # worker logs matter only when a worker fails (errors quote them)
     return res

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from bench.perf import flops
 from bench.perf.runner import edge_parity
@@ -89,3 +88,10 @@ def test_variants_compute_the_baseline(piezo_structures, name):
     batch = Batch.from_data_list([build_graph(s) for s in piezo_structures[:2]])
     result = check_equivalence(name, batch)
     assert result["ok"], result
+
+
+def test_fast_builder_builds_the_same_graphs(piezo_structures):
+    from bench.graphs import build_graph
+    from bench.perf.variants import build_graph_fast, same_graph
+
+    assert all(same_graph(build_graph(s), build_graph_fast(s)) for s in piezo_structures)
