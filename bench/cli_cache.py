@@ -19,7 +19,6 @@ def build(task: str = typer.Option(..., "--task", "-t"),
     from bench import paths
     from bench.graphs.build import GraphParams
     from bench.graphs.parallel import build_parallel
-    from bench.structures import parse_structure
     from tasks import get_task
 
     t = get_task(task)
@@ -29,7 +28,6 @@ def build(task: str = typer.Option(..., "--task", "-t"),
                            paths.cache_dir() / "graphs", GraphParams(), workers, make=_parse_item)
     typer.echo(f"{task}: {stats.structures} structures, {stats.built} built, {stats.hits} already cached, "
                f"{stats.failed} failed, in {time.perf_counter() - t0:.1f} s")
-    del parse_structure
 
 
 def _parse_item(item):

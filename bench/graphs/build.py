@@ -41,7 +41,8 @@ def build_graph(structure, params: GraphParams = GraphParams()) -> AlignnGraph:
     n = len(structure)
     species_z, species_w, species_site = site_species(structure)
     return AlignnGraph(
-        z=torch.tensor(atomic_numbers(structure), dtype=torch.long),
+        # ordered sites hold one species: the majority species is the species list itself
+        z=species_z if species_z.numel() == n else torch.tensor(atomic_numbers(structure), dtype=torch.long),
         species_z=species_z,
         species_w=species_w,
         species_site=species_site,
