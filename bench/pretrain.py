@@ -42,7 +42,7 @@ _OVERDRAW = 1.25
 @dataclass
 class PretrainSpec:
     sources: tuple[str, ...]
-    pt_size: int | str = 941  # per source: a number drawn from its pool, "1000" (bg/fe given sets) or "all"
+    pt_size: int | str = 941  # per source: at most N drawn from its pool (all of a smaller pool), "1000" or "all"
     budget: str = "quick"
     seed: int = 0
     backbone: str = "alignn"
@@ -75,8 +75,7 @@ def _source_records(task, data, spec: PretrainSpec, limit: int | None, excluded_
             dropped += len(bad)
             chosen += [(i, structures[i]) for i in block if i not in bad]
             start = stop
-        if len(chosen) < want:
-            raise ValueError(f"source {task.name} has only {len(chosen)} usable structures, pt_size={want}")
+        # A pool smaller than pt_size is used whole (PZ's pool is 847 < 941): the card records the count used.
         return chosen[:want], dropped
     ids = pretraining_ids(task, data, want, spec.seed)
     if limit:
@@ -111,8 +110,11 @@ def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list,
         task = get_task(name)
         data = task.load(data_dir)
         chosen, dropped = _source_records(task, data, spec, limit, excluded_refs)
-        report["sources"][name] = {"used": len(chosen), "excluded_matching_target_test": dropped,
-                                   "data_hash": task.data_hash(data_dir)}
+        report["sources"][name] = {"used": len(chosen), "requested": spec.pt_size,
+                                   "excluded_matching_target_test": dropped, "data_hash": task.data_hash(data_dir)}
+        if isinstance(spec.pt_size, int) and len(chosen) < min(spec.pt_size, limit or spec.pt_size):
+            console.print(f"[yellow]{name}: only {len(chosen)} usable structures (pt_size {spec.pt_size}); "
+                          f"using all of them[/]")
         entries += [(p, f"{name}:{i}", s, data.records[i].target) for i, s in chosen]
 
     n_props = len(spec.sources)

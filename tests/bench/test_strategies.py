@@ -62,6 +62,16 @@ def test_target_test_structures_are_excluded(data_dir):
     assert not matching_ids(dict(zip(ids, structures)), refs)
 
 
+def test_pool_smaller_than_pt_size_is_used_whole(data_dir):
+    """MPT for PH draws 941 per source, but PZ's pool holds 847: all of them are used, and the card says so."""
+    console = Console(record=True, width=200)
+    spec = PretrainSpec(sources=("devi2024-pz",), pt_size=941, budget="paper", seed=0)
+    _, _, ids, report = collect(spec, data_dir, console)
+    assert len(ids) == 847
+    assert report["sources"]["devi2024-pz"] | {"used": 847, "requested": 941} == report["sources"]["devi2024-pz"]
+    assert "only 847 usable structures" in console.export_text()
+
+
 def test_pretrained_checkpoint_is_reused(data_dir):
     spec = PretrainSpec(sources=("devi2024-fe",), pt_size=40, budget="smoke", seed=0,
                         backbone_config=dict(alignn_layers=1, gcn_layers=1, hidden_features=16,
