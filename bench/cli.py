@@ -163,7 +163,7 @@ def pretrain(
     from bench.pretrain import PretrainSpec, pretrained_model
     from bench.run import _backbone_defaults, resolve_device
     from bench.budgets import get_budget
-    from bench.strategies import resolve_source
+    from bench.strategies import excluded_tests, resolve_source
 
     try:
         names = [resolve_source(s, for_task) for s in (sources.split(",") if sources else [source] if source else [])]
@@ -172,7 +172,8 @@ def pretrain(
         if strategy == "mpt" and len(names) < 2:
             _fail("--strategy mpt needs at least two --sources")
         spec = PretrainSpec(tuple(names), _pt_size(pt_size), budget, seed, "alignn",
-                            _backbone_defaults("alignn") | get_budget(budget).backbone, for_task, weighting)
+                            _backbone_defaults("alignn") | get_budget(budget).backbone,
+                            excluded_tests(for_task) if for_task else (), weighting)
         _, card = pretrained_model(spec, Console(stderr=True), resolve_device(device), tracking_uri)
     except (KeyError, ValueError, FileNotFoundError) as err:
         _fail(str(err))

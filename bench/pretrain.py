@@ -47,7 +47,9 @@ class PretrainSpec:
     seed: int = 0
     backbone: str = "alignn"
     backbone_config: dict[str, Any] = field(default_factory=dict)
-    exclude_task: str | None = None  # the target whose test structures never enter pre-training
+    # Targets whose test structures never enter pre-training: the fine-tuning target, and with it the targets
+    # it declares in ``Task.pt_exclude`` (its family), so that one cached trunk serves every one of them.
+    exclude_tasks: tuple[str, ...] = ()
     weighting: str = "equal"  # several sources: see bench.train.masked_loss
 
     @property
@@ -99,11 +101,14 @@ def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list,
     budget = get_budget(spec.budget)
     limit = (budget.max_train + (budget.max_val or 0)) if budget.max_train else None
     excluded_refs = None
-    if spec.exclude_task:
-        target = get_task(spec.exclude_task)
-        tdata = target.load(data_dir)
-        test_ids = target.split.assign(tdata)["test"]
-        excluded_refs = _parse({i: tdata.records[i] for i in test_ids}, target.name)
+    if spec.exclude_tasks:
+        excluded_refs = {}
+        for name in spec.exclude_tasks:
+            target = get_task(name)
+            tdata = target.load(data_dir)
+            test_ids = target.split.assign(tdata)["test"]
+            refs = _parse({i: tdata.records[i] for i in test_ids}, target.name)
+            excluded_refs |= {f"{name}:{i}": s for i, s in refs.items()}
 
     entries, report = [], {"sources": {}}
     for p, name in enumerate(spec.sources):
@@ -137,7 +142,8 @@ def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list,
     console.print(f"Pre-training data: {report['n_structures']} structures from {', '.join(spec.sources)}"
                   + (f" ({merged} labelled in several sources merged)" if merged else "")
                   + (f"; {sum(s['excluded_matching_target_test'] for s in report['sources'].values())} "
-                     f"matching {spec.exclude_task}'s test set excluded" if spec.exclude_task else ""))
+                     f"matching the test sets of {', '.join(spec.exclude_tasks)} excluded"
+                     if spec.exclude_tasks else ""))
     return [structures[k] for k in np.flatnonzero(keep)], targets[keep], ids, report
 
 
@@ -145,8 +151,8 @@ def cache_key(spec: PretrainSpec, data_dir: Path) -> str:
     from tasks import get_task
 
     hashes = {name: get_task(name).data_hash(data_dir) for name in spec.sources}
-    if spec.exclude_task:
-        hashes["exclude:" + spec.exclude_task] = get_task(spec.exclude_task).data_hash(data_dir)
+    for name in spec.exclude_tasks:
+        hashes["exclude:" + name] = get_task(name).data_hash(data_dir)
     budget = get_budget(spec.budget).as_dict()
     blob = json.dumps({"spec": asdict(spec), "hashes": hashes, "budget": budget, "graph": GRAPH_VERSION,
                        "version": PRETRAIN_VERSION}, sort_keys=True, default=str)

@@ -65,6 +65,14 @@ def mpt_sources(target: str, requested: list[str] | None = None) -> tuple[str, .
     return kept
 
 
+def excluded_tests(target: str) -> tuple[str, ...]:
+    """Tasks whose test structures pre-training for ``target`` must not see: the target and its declared
+    siblings (``Task.pt_exclude``), sorted so that every sibling asks for the same cached trunk."""
+    from tasks import get_task
+
+    return tuple(sorted({target, *get_task(target).pt_exclude}))
+
+
 def _fresh(config: dict):
     import torch
 
@@ -87,7 +95,7 @@ def _spec(config: dict, sources: tuple[str, ...]):
     pt = config["pretrain"]
     return PretrainSpec(sources=sources, pt_size=pt["pt_size"], budget=config["budget"], seed=config["seed"],
                         backbone=config["backbone"], backbone_config=config["backbone_config"],
-                        exclude_task=config["task"], weighting=pt.get("weighting", "equal"))
+                        exclude_tasks=excluded_tests(config["task"]), weighting=pt.get("weighting", "equal"))
 
 
 def _ptft(config, console, device, tracking_uri):

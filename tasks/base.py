@@ -30,6 +30,9 @@ class Task:
     family: str = "physical"  # tasks of one family share conventions (units, splits) and MPT source sets
     pt_aliases: tuple[str, ...] = ()  # short names for --pt-source, e.g. ("fe",)
     mpt_sources: tuple[str, ...] = ()  # default multi-property pre-training sources when this is the target
+    # Other targets whose test structures pre-training for this one also leaves out (a family's FT targets):
+    # one cached trunk per source then serves the whole family, as in the paper.
+    pt_exclude: tuple[str, ...] = ()
     notes: str = ""  # free text for the task card (decisions, caveats, how the source was cleaned)
     sources: tuple[Source, ...] = ()  # downloadable files (``bench data fetch``), see tasks.data.Source
 

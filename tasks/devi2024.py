@@ -268,6 +268,7 @@ def _task(code: str) -> Task:
         cv=None,
         family="devi2024",
         pt_aliases=(code,) if "pt_source" in role else (),
+        pt_exclude=tuple(f"devi2024-{c}" for c in (*FT_TARGETS, "2d")) if code not in PT_ONLY else (),
     )
 
 

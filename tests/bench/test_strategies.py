@@ -10,8 +10,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from bench.pretrain import PretrainSpec, collect, pretrained_model
-from bench.strategies import mpt_sources, resolve_source, same_property
+from bench.pretrain import PretrainSpec, cache_key, collect, pretrained_model
+from bench.strategies import excluded_tests, mpt_sources, resolve_source, same_property
 
 
 def test_sources_resolve_from_property_codes():
@@ -31,9 +31,22 @@ def test_leave_target_out_source_sets():
     assert set(mpt_sources("devi2024-pz", ["fe", "bg", "pz"])) == {"devi2024-fe", "devi2024-bg"}
 
 
+def test_one_trunk_serves_a_family(data_dir):
+    """Pre-training for any devi2024 target leaves out the test sets of all of them, so PZ, DC and PH fine-tune
+    from the same cached FE trunk; a target without declared siblings excludes only its own test set."""
+    family = excluded_tests("devi2024-pz")
+    assert family == excluded_tests("devi2024-dc") == excluded_tests("devi2024-2d")
+    assert {"devi2024-pz", "devi2024-dc", "devi2024-ph", "devi2024-gv", "devi2024-ebg", "devi2024-2d"} == set(family)
+    assert excluded_tests("piezo") == ("piezo",)
+    keys = {cache_key(PretrainSpec(sources=("devi2024-fe",), exclude_tasks=excluded_tests(t)), data_dir)
+            for t in ("devi2024-pz", "devi2024-dc", "devi2024-ph")}
+    assert len(keys) == 1
+    assert cache_key(PretrainSpec(sources=("devi2024-fe",), exclude_tasks=("devi2024-pz",)), data_dir) not in keys
+
+
 def test_pretraining_data_never_contains_the_target(data_dir):
     spec = PretrainSpec(sources=mpt_sources("devi2024-pz"), pt_size=20, budget="smoke", seed=0,
-                        exclude_task="devi2024-pz")
+                        exclude_tasks=("devi2024-pz",))
     structures, targets, ids, report = collect(spec, data_dir, Console(quiet=True))
     assert targets.shape == (len(ids), len(spec.sources))
     assert not any(i.startswith("devi2024-pz:") for i in ids)
@@ -51,7 +64,7 @@ def test_target_test_structures_are_excluded(data_dir):
     target = get_task("piezo")
     tdata = target.load(data_dir)
     test_ids = target.split.assign(tdata)["test"]
-    spec = PretrainSpec(sources=("devi2024-pz",), pt_size="all", budget="paper", seed=0, exclude_task="piezo")
+    spec = PretrainSpec(sources=("devi2024-pz",), pt_size="all", budget="paper", seed=0, exclude_tasks=("piezo",))
     structures, _, ids, report = collect(spec, data_dir, Console(quiet=True))
     excluded = report["sources"]["devi2024-pz"]["excluded_matching_target_test"]
     assert excluded >= 0.8 * len(test_ids) * 847 / 941, excluded  # the pool holds 847 of the 941 materials
