@@ -21,7 +21,7 @@ def perf(
     install: bool = typer.Option(True, "--install/--no-install", help="Create the upstream environment if missing."),
     allocator: str = typer.Option("auto", "--allocator", help="auto | system | tcmalloc | jemalloc (both sides)."),
     variant: str = typer.Option("baseline", "--variant", help="Our model variant (bench.perf.variants.VARIANTS)."),
-    builder: str = typer.Option("baseline", "--builder", help="Our graph builder: baseline | fast (bench.perf.variants)."),
+    builder: str = typer.Option("baseline", "--builder", help="Our graph builder: baseline | before (bench.perf.variants)."),
     levers: Optional[str] = typer.Option(None, "--levers", help="Instead of the comparison, measure levers on one "
                                          "batch: 'all' or a comma list of allocator, compile, VARIANT names."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder holding raw/ (default: BENCH_DATA_DIR)."),

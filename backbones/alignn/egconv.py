@@ -43,14 +43,17 @@ class EdgeGatedGraphConv(nn.Module):
 
     def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
-        e_hat = self.src_gate(h)[src] + self.dst_gate(h)[dst] + self.edge_gate(e)
+        # index_select rather than x[idx]: its backward is index_add_, not the slower index_put_(accumulate).
+        # In-place adds only where autograd keeps no copy of the overwritten tensor (PERFORMANCE.md, levers).
+        e_hat = self.edge_gate(e)
+        e_hat.add_(self.src_gate(h).index_select(0, src)).add_(self.dst_gate(h).index_select(0, dst))
         sigma = torch.sigmoid(e_hat)
-        messages = sigma * self.dst_update(h)[src]
+        messages = sigma * self.dst_update(h).index_select(0, src)
         num = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, messages)
-        den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma)
-        h_new = F.silu(self.norm_nodes(self.src_update(h) + num / (den + 1e-6)))
+        den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma).add_(1e-6)
+        h_new = F.silu(self.norm_nodes(self.src_update(h) + num / den))
         e_new = F.silu(self.norm_edges(e_hat))
         if self.residual:
-            h_new = h + h_new
-            e_new = e + e_new
+            h_new = h_new.add_(h)  # SiLU's backward uses its input, not its output
+            e_new = e_new.add_(e)
         return h_new, e_new

@@ -27,6 +27,9 @@ class ALIGNN(Backbone):
     """
 
     name = "alignn"
+    # int32 indices: index_add_/index_select take a faster path, and int64 index_add_ stalls badly when the CPU
+    # is shared (PERFORMANCE.md). Data, cache and batching stay int64; the cast in forward costs microseconds.
+    index_dtype = torch.int32
 
     def __init__(
         self,
@@ -95,10 +98,12 @@ class ALIGNN(Backbone):
         return weighted.new_zeros(batch.z.numel(), weighted.size(1)).index_add_(0, batch.species_site, weighted)
 
     def forward(self, batch) -> Tensor:
-        edge_index, lg_index, vec = batch.edge_index, batch.lg_index, batch.edge_vec
+        edge_index, lg_index = batch.edge_index.to(self.index_dtype), batch.lg_index.to(self.index_dtype)
+        vec = batch.edge_vec
         length = vec.norm(dim=1)
-        r1, r2 = -vec[lg_index[0]], vec[lg_index[1]]
-        cos = ((r1 * r2).sum(1) / (length[lg_index[0]] * length[lg_index[1]])).clamp(-1.0, 1.0)
+        r1, r2 = -vec.index_select(0, lg_index[0]), vec.index_select(0, lg_index[1])
+        cos = ((r1 * r2).sum(1) / (length.index_select(0, lg_index[0]) * length.index_select(0, lg_index[1])))
+        cos = cos.clamp(-1.0, 1.0)
 
         h = self.atom_embedding(self.site_features(batch))
         e = self.edge_embedding(length)

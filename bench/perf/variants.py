@@ -1,9 +1,12 @@
 """Lever variants of our model, measured by ``bench perf --levers`` against the baseline on the same batch.
 
-These are copies for measurement only: the library code (``backbones/alignn/egconv.py``, ``bench/graphs``) is
-unchanged. Every variant keeps the baseline's parameters (same modules, same initialisation, interchangeable
-state dicts) and is checked against it numerically (:func:`check_equivalence`) before it is timed, so a lever
-that is fast because it computes something else cannot win. See PERFORMANCE.md for the measured results.
+The baseline is the library code (``backbones/alignn``, ``bench/graphs``) with the levers that won applied:
+int32 indices, ``index_select`` gathers, in-place accumulation, the numpy line graph and the keyed unique.
+The variants here undo one lever (``int64``, ``gather``, ``before``, builder ``before``) so that its gain can be
+re-measured, or try one that was not kept (``fused``, ``layernorm``, ``compile``). Every variant keeps the
+baseline's parameters (same modules, same initialisation, interchangeable state dicts) and is checked against it
+numerically (:func:`check_equivalence`) before it is timed, so a lever that is fast because it computes
+something else cannot win. See PERFORMANCE.md for the measured results.
 """
 
 from __future__ import annotations
@@ -29,15 +32,15 @@ def baseline_model(norm: str = "batch"):
 # -- edge-gated convolution variants ---------------------------------------------------------------------------
 
 
-class IndexSelectEGGC(EdgeGatedGraphConv):
-    """Gathers with ``index_select`` instead of ``x[idx]``: same forward, but the backward of a gather becomes
-    ``index_add_`` instead of the slower ``index_put_(accumulate=True)``."""
+class GatherEGGC(EdgeGatedGraphConv):
+    """The forward before the levers: ``x[idx]`` gathers (backward: ``index_put_(accumulate=True)``) and
+    out-of-place sums."""
 
     def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
-        e_hat = self.src_gate(h).index_select(0, src) + self.dst_gate(h).index_select(0, dst) + self.edge_gate(e)
+        e_hat = self.src_gate(h)[src] + self.dst_gate(h)[dst] + self.edge_gate(e)
         sigma = torch.sigmoid(e_hat)
-        messages = sigma * self.dst_update(h).index_select(0, src)
+        messages = sigma * self.dst_update(h)[src]
         num = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, messages)
         den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma)
         h_new = F.silu(self.norm_nodes(self.src_update(h) + num / (den + 1e-6)))
@@ -48,30 +51,9 @@ class IndexSelectEGGC(EdgeGatedGraphConv):
         return h_new, e_new
 
 
-class InplaceEGGC(EdgeGatedGraphConv):
-    """``index_select`` gathers plus in-place accumulation wherever autograd keeps no copy of the overwritten
-    tensor (the edge gate's GEMM output, the SiLU outputs the residuals are added to, the denominator):
-    fewer per-edge (per-triplet, on the line graph) tensors allocated and written."""
-
-    def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
-        src, dst = edge_index
-        e_hat = self.edge_gate(e)
-        e_hat.add_(self.src_gate(h).index_select(0, src)).add_(self.dst_gate(h).index_select(0, dst))
-        sigma = torch.sigmoid(e_hat)
-        messages = sigma * self.dst_update(h).index_select(0, src)
-        num = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, messages)
-        den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma).add_(1e-6)
-        h_new = F.silu(self.norm_nodes(self.src_update(h) + num / den))
-        e_new = F.silu(self.norm_edges(e_hat))
-        if self.residual:
-            h_new = h_new.add_(h)  # SiLU's backward uses its input, not its output
-            e_new = e_new.add_(e)
-        return h_new, e_new
-
-
 class FusedEGGC(EdgeGatedGraphConv):
-    """:class:`InplaceEGGC` plus one GEMM for the four node-side maps (``[A; V; B; U] h``) and one gather of
-    ``[A h | V h]`` by source."""
+    """The baseline plus one GEMM for the four node-side maps (``[A; V; B; U] h``) and one gather of
+    ``[A h | V h]`` by source (measured 1.02-1.07x, +8 % peak RSS: not kept)."""
 
     def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
@@ -104,14 +86,9 @@ def swap_eggc(model, cls):
 # -- registry --------------------------------------------------------------------------------------------------
 
 
-def _identity(batch):
-    return batch
-
-
-def _int32(batch):
-    batch.edge_index = batch.edge_index.to(torch.int32)
-    batch.lg_index = batch.lg_index.to(torch.int32)
-    return batch
+def _int64(model):
+    model.backbone.index_dtype = torch.int64
+    return model
 
 
 @dataclass(frozen=True)
@@ -119,21 +96,19 @@ class Variant:
     name: str
     description: str
     make_model: Callable
-    prepare_batch: Callable = _identity
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
-    Variant("baseline", "backbones.alignn as is (BatchNorm)", baseline_model),
+    Variant("baseline", "backbones.alignn as in the repository (BatchNorm, int32 indices, in-place EGGC)",
+            baseline_model),
     Variant("layernorm", "ALIGNN(norm='layer'): upstream's normalisation", lambda: baseline_model("layer")),
-    Variant("int32", "int32 edge and line-graph indices", baseline_model, _int32),
-    Variant("index_select", "gathers by index_select (backward: index_add_)",
-            lambda: swap_eggc(baseline_model(), IndexSelectEGGC)),
-    Variant("inplace", "index_select + in-place accumulation in the EGGC",
-            lambda: swap_eggc(baseline_model(), InplaceEGGC)),
-    Variant("fused", "inplace + one GEMM for the four node-side maps, one gather",
+    Variant("int64", "lever undone: int64 edge and line-graph indices", lambda: _int64(baseline_model())),
+    Variant("gather", "lever undone: x[idx] gathers, out-of-place sums in the EGGC",
+            lambda: swap_eggc(baseline_model(), GatherEGGC)),
+    Variant("before", "every model lever undone (gather + int64): the model before PERFORMANCE.md's levers",
+            lambda: _int64(swap_eggc(baseline_model(), GatherEGGC))),
+    Variant("fused", "not kept: one GEMM for the four node-side maps, one gather",
             lambda: swap_eggc(baseline_model(), FusedEGGC)),
-    Variant("inplace_int32", "inplace + int32 indices", lambda: swap_eggc(baseline_model(), InplaceEGGC), _int32),
-    Variant("fused_int32", "fused + int32 indices", lambda: swap_eggc(baseline_model(), FusedEGGC), _int32),
 ]}
 
 
@@ -156,7 +131,7 @@ def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) 
     model = variant.make_model()
     model.load_state_dict(ref.state_dict())
     outs, grads = [], []
-    for m, b in ((ref, batch), (model, variant.prepare_batch(copy.copy(batch)))):
+    for m, b in ((ref, batch), (model, copy.copy(batch))):
         m.train()
         out = m(b)
         out.pow(2).mean().backward()
@@ -176,71 +151,46 @@ def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) 
 # -- graph-building variants -----------------------------------------------------------------------------------
 
 
-def line_graph_numpy(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """:func:`bench.graphs.line_graph.line_graph` in numpy: same pairs in the same order. ``torch.repeat_interleave``
-    costs ~2 ms a call on small CPU tensors (most of a small structure's build time); ``np.repeat`` microseconds."""
-    import numpy as np
-
-    src, dst = edge_index.numpy()
-    num_edges = src.size
-    out_deg = np.bincount(src, minlength=num_nodes)
-    by_src = np.argsort(src, kind="stable")
-    first_out = np.cumsum(out_deg) - out_deg
+def line_graph_torch(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """The line graph before the numpy lever (``torch.repeat_interleave``): same pairs in the same order."""
+    src, dst = edge_index
+    num_edges = src.numel()
+    out_deg = torch.bincount(src, minlength=num_nodes)
+    by_src = torch.argsort(src, stable=True)
+    first_out = torch.cumsum(out_deg, 0) - out_deg
     n_next = out_deg[dst]
-    e1 = np.repeat(np.arange(num_edges), n_next)
-    group_start = np.repeat(np.cumsum(n_next) - n_next, n_next)
-    rank = np.arange(e1.size) - group_start
+    e1 = torch.repeat_interleave(torch.arange(num_edges), n_next)
+    group_start = torch.repeat_interleave(torch.cumsum(n_next, 0) - n_next, n_next)
+    rank = torch.arange(e1.numel()) - group_start
     e2 = by_src[first_out[dst[e1]] + rank]
-    return torch.from_numpy(np.stack([e1, e2]))
+    return torch.stack([e1, e2])
 
 
-def canonical_edges_keyed(center, nbr, image):
-    """:func:`bench.graphs.neighbors.canonical_edges` with a 1-D unique over an order-preserving int64 key
-    instead of ``np.unique(axis=0)`` (which sorts a structured view): same rows, same order."""
+def canonical_edges_rows(center, nbr, image):
+    """``canonical_edges`` before the keyed-unique lever: ``np.unique(axis=0)`` over the rows."""
     import numpy as np
 
     swap = nbr < center
     src = np.where(swap, nbr, center)
     dst = np.where(swap, center, nbr)
     img = np.where(swap[:, None], -image, image)
-    if src.size == 0:
-        return np.zeros((2, 0), dtype=np.int64), np.zeros((0, 3), dtype=np.int64)
-    n = int(max(src.max(), dst.max())) + 1
-    lo = int(img.min())
-    span = int(img.max()) - lo + 1
-    key = ((src * n + dst) * span + (img[:, 0] - lo)) * span + (img[:, 1] - lo)
-    key = key * span + (img[:, 2] - lo)
-    _, first = np.unique(key, return_index=True)
-    return np.stack([src[first], dst[first]]), img[first].copy()
+    rows = np.unique(np.column_stack([src, dst, img]), axis=0)
+    return rows[:, :2].T.copy(), rows[:, 2:].copy()
 
 
-def build_graph_fast(structure, params=None):
-    """``bench.graphs.build_graph`` with :func:`line_graph_numpy` and :func:`canonical_edges_keyed`."""
-    import numpy as np
+def build_graph_before(structure, params=None):
+    """``bench.graphs.build_graph`` with the builder levers undone (:func:`line_graph_torch`,
+    :func:`canonical_edges_rows`)."""
+    from unittest import mock
 
-    from bench.graphs.build import GraphParams, atomic_numbers, site_species
-    from bench.graphs.data import AlignnGraph
-    from bench.graphs.neighbors import knn_within_cutoff
+    from bench.graphs import build as build_module
 
-    params = params or GraphParams()
-    center, nbr, image, _ = knn_within_cutoff(structure, params.cutoff, params.max_neighbors)
-    (src, dst), img = canonical_edges_keyed(center, nbr, image)
-    cart = structure.cart_coords
-    vec = cart[dst] + img @ structure.lattice.matrix - cart[src]
-    edge_index = torch.from_numpy(np.stack([np.concatenate([src, dst]), np.concatenate([dst, src])]))
-    edge_image = torch.from_numpy(np.concatenate([img, -img]).astype(np.int32))
-    edge_vec = torch.from_numpy(np.concatenate([vec, -vec]).astype(np.float32))
-    n = len(structure)
-    species_z, species_w, species_site = site_species(structure)
-    return AlignnGraph(
-        z=torch.tensor(atomic_numbers(structure), dtype=torch.long),
-        species_z=species_z, species_w=species_w, species_site=species_site,
-        edge_index=edge_index, edge_image=edge_image, edge_vec=edge_vec,
-        lg_index=line_graph_numpy(edge_index, n), num_nodes=n,
-    )
+    with mock.patch.object(build_module, "line_graph", line_graph_torch), \
+            mock.patch.object(build_module, "canonical_edges", canonical_edges_rows):
+        return build_module.build_graph(structure, params or build_module.GraphParams())
 
 
-BUILDERS = {"baseline": "bench.graphs:build_graph", "fast": "bench.perf.variants:build_graph_fast"}
+BUILDERS = {"baseline": "bench.graphs:build_graph", "before": "bench.perf.variants:build_graph_before"}
 
 
 def get_builder(name: str):

@@ -46,7 +46,7 @@ class OursSide(Side):
         from torch_geometric.data import Batch
 
         batch = Batch.from_data_list(graphs)
-        return self.variant.prepare_batch(batch) if self.variant is not None else batch
+        return batch
 
     def make_model(self, options: dict):
         from bench.perf.variants import get_variant
