@@ -6,7 +6,7 @@ Heavy libraries (matplotlib, mlflow) are imported inside the commands so ``bench
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -53,6 +53,60 @@ def build(
     typer.echo(f"Leaderboard: {report.n_records} record(s), {len(report.tasks)} task page(s), "
                f"{len(report.images)} plot(s)" + ("" if reference else "; no paper reference rows"))
     typer.echo(f"Open {report.index.resolve().as_uri()}")
+
+
+@leaderboard_app.command("compare")
+def compare(
+    task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="Only these tasks (repeatable)."),
+    ft_size: Optional[List[int]] = typer.Option(None, "--ft-size", help="Only these FT sizes (repeatable)."),
+    results: Optional[Path] = typer.Option(None, "--results", help="Folder of result records."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="The paper's per-run metrics csv."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (for notes and docs)."),
+) -> None:
+    """Our committed runs beside the paper's on the same targets, FT sizes and trials (MAE and R²)."""
+    from rich.markup import escape
+
+    from leaderboard.build import DEFAULT_REFERENCE, DEFAULT_RESULTS
+    from leaderboard.compare import compare as compare_cells
+    from leaderboard.records import RecordError, load_records
+
+    reference = reference or DEFAULT_REFERENCE
+    if not reference.exists():
+        _fail(f"reference csv {escape(str(reference))} not found; pass --reference")
+    try:
+        cells = compare_cells(load_records(results or DEFAULT_RESULTS), reference, task or None, ft_size or None)
+    except (RecordError, FileNotFoundError, ValueError) as err:
+        _fail(escape(str(err)))
+    if not cells:
+        _fail("no result records match")
+
+    def ms(v, digits=4):
+        return "—" if v is None else f"{v[0]:.{digits}f} ± {v[1]:.{digits}f}"
+
+    head = ["task", "FT", "strategy", "budget", "trials", "MAE ours", "MAE paper (same trials)", "MAE paper (all)",
+            "ΔMAE paired", "R² ours", "R² paper (same trials)"]
+    lines = []
+    for c in cells:
+        mae, r2 = c.stats("mae"), c.stats("r2")
+        lines.append([c.task, str(c.ft_size or "all"), c.label, c.budget, ",".join(map(str, mae["trials"])),
+                      ms(mae["ours"]), ms(mae["paper_same_trials"]),
+                      ms(mae["paper_all"]) + (f" (n={mae['n_paper_all']})" if mae["paper_all"] else ""),
+                      ms(mae["paired_diff"]), ms(r2["ours"], 3), ms(r2["paper_same_trials"], 3)])
+    if markdown:
+        typer.echo("| " + " | ".join(head) + " |")
+        typer.echo("|" + "---|" * len(head))
+        for line in lines:
+            typer.echo("| " + " | ".join(line) + " |")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ours vs Devi et al. 2024 (MAE in the paper's scaled units; paired by trial)")
+    for h in head:
+        table.add_column(h)
+    for line in lines:
+        table.add_row(*line)
+    Console(width=220).print(table)
 
 
 @leaderboard_app.command("export")
