@@ -24,6 +24,8 @@ def perf(
     builder: str = typer.Option("baseline", "--builder", help="Our graph builder: baseline | before (bench.perf.variants)."),
     levers: Optional[str] = typer.Option(None, "--levers", help="Instead of the comparison, measure levers on one "
                                          "batch: 'all' or a comma list of allocator, compile, VARIANT names."),
+    profile: bool = typer.Option(False, "--profile", help="Instead of the comparison, profile our training step "
+                                 "(torch.profiler): time per operator group, the account of the FLOP-floor gap."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Data folder holding raw/ (default: BENCH_DATA_DIR)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write every figure and raw timing to this file."),
 ) -> None:
@@ -42,7 +44,13 @@ def perf(
         raise typer.Exit(2)
     log = lambda msg: console.print(f"[dim]{msg}[/]")  # noqa: E731
     try:
-        if levers:
+        if profile:
+            from bench.perf.profile import print_profile, profile_training
+
+            res = profile_training(structures=structures, batch_size=batch_size, steps=rounds, threads=threads,
+                                   data_dir=str(data_dir) if data_dir else None)
+            print_profile(res, out)
+        elif levers:
             from bench.perf.levers import print_levers, run_levers
 
             res = run_levers(levers, structures=structures, batch_size=batch_size, rounds=rounds, threads=threads,

@@ -96,3 +96,16 @@ def test_builder_levers_keep_the_graphs(piezo_structures):
     from bench.perf.variants import build_graph_before, same_graph
 
     assert all(same_graph(build_graph(s), build_graph_before(s)) for s in piezo_structures)
+
+
+def test_profile_groups_a_training_step(data_dir):
+    from bench.perf.profile import group_of, profile_training
+
+    assert group_of("aten::addmm") == group_of("aten::mm") == "GEMM (Linear fwd/bwd)"
+    assert group_of("aten::index_add_").startswith("scatter") and group_of("aten::index_select").startswith("gather")
+    assert group_of("aten::native_batch_norm_backward").startswith("normalisation")
+    res = profile_training(structures=2, batch_size=2, steps=1, threads=1, data_dir=str(data_dir))
+    groups = res["groups_s"]
+    assert abs(sum(groups.values()) - res["profiled_self_cpu_s"]) < 1e-9
+    assert groups["GEMM (Linear fwd/bwd)"] > 0 and groups["optimizer (AdamW, every op inside it)"] > 0
+    assert res["config"]["triplets"] > res["config"]["bonds"] > res["config"]["atoms"] > 0
