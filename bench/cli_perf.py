@@ -45,7 +45,7 @@ def perf(
     log = lambda msg: console.print(f"[dim]{msg}[/]")  # noqa: E731
     try:
         if profile:
-            from bench.perf.profile import print_profile, profile_training
+            from bench.perf.breakdown import print_profile, profile_training
 
             res = profile_training(structures=structures, batch_size=batch_size, steps=rounds, threads=threads,
                                    data_dir=str(data_dir) if data_dir else None)

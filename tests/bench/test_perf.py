@@ -99,7 +99,7 @@ def test_builder_levers_keep_the_graphs(piezo_structures):
 
 
 def test_profile_groups_a_training_step(data_dir):
-    from bench.perf.profile import group_of, profile_training
+    from bench.perf.breakdown import group_of, profile_training
 
     assert group_of("aten::addmm") == group_of("aten::mm") == "GEMM (Linear fwd/bwd)"
     assert group_of("aten::index_add_").startswith("scatter") and group_of("aten::index_select").startswith("gather")

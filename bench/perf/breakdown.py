@@ -5,6 +5,8 @@ This is the profile behind PERFORMANCE.md's account of the gap to the FLOP floor
 matmul rate, everything else is memory-bound per-bond and per-triplet work.
 """
 
+# Not named profile.py: the peer worker runs with bench/perf/ on sys.path, where that would shadow the stdlib.
+
 from __future__ import annotations
 
 import time
