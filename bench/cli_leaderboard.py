@@ -27,7 +27,7 @@ def build(
                                            "(default: leaderboard/results/ of this checkout)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default: build/leaderboard/)."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="The paper's per-run metrics csv "
-                                             "(default: ../shared/reference/devi2024_test_metrics.csv if present)."),
+                                             "(default: the copy shipped in leaderboard/paper/)."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Leave out the paper's reference rows."),
 ) -> None:
     """Read the committed result records and write the static site (index.html, one page per task, PNG plots)."""

@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from leaderboard.records import Run, load_records
-from leaderboard.reference import CITATION, COLUMN_OF_METRIC, TARGET_TASKS, PaperRow, load_reference
+from leaderboard.reference import CITATION, COLUMN_OF_METRIC, SHIPPED, TARGET_TASKS, PaperRow, load_reference
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = REPO / "leaderboard" / "results"
 DEFAULT_OUT = REPO / "build" / "leaderboard"
-DEFAULT_REFERENCE = REPO.parent / "shared" / "reference" / "devi2024_test_metrics.csv"
+DEFAULT_REFERENCE = SHIPPED  # the paper's per-run table, shipped with the project (leaderboard/reference.py)
 MARKER = ".tl-bench-leaderboard"  # marks a folder this module wrote, so a rebuild may clear its old files
 
 METRIC_LABELS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mad_mae": "MAD:MAE"}
@@ -611,6 +611,16 @@ def render_task_page(board: TaskBoard, images: dict[str, str | None]) -> str:
     return _page(f"{board.name} · tl-bench leaderboard", body)
 
 
+def _shown_path(path: Path) -> str:
+    """A path as the site shows it: relative to the repository when inside it, else its name only, so a built
+    site never publishes the builder's home directory."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return path.name
+
+
 def render_index(boards: dict[str, TaskBoard], n_records: int, results_dir: Path, reference_csv: Path | None,
                  heatmaps: list[tuple[str, str, str]]) -> str:
     rows = []
@@ -642,10 +652,10 @@ def render_index(boards: dict[str, TaskBoard], n_records: int, results_dir: Path
     if not any("this suite" in t for t, _, _ in heatmaps):
         figs = ('<h2>Transfer heatmap (this suite)</h2><p class="caption">No pre-trained runs with a matching '
                 "scratch baseline yet.</p>") + figs
-    ref = f"<code>{esc(reference_csv)}</code>" if reference_csv else "none"
+    ref = f"<code>{esc(_shown_path(reference_csv))}</code>" if reference_csv else "none"
     body = (f"<h1>tl-bench leaderboard</h1>\n<p class=\"meta\">Transfer learning of materials properties with "
             f"graph neural networks. Built from {n_records} result record{'s' * (n_records != 1)} in "
-            f"<code>{esc(results_dir)}</code>; paper reference: {ref}.</p>\n{table}\n{figs}")
+            f"<code>{esc(_shown_path(results_dir))}</code>; paper reference: {ref}.</p>\n{table}\n{figs}")
     return _page("tl-bench leaderboard", body)
 
 
