@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,10 @@ def load_torch(path: Path, identity: dict | None = None, device: str = "cpu", re
         blob = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         # weights_only refuses any pickle global outside torch's allow-list before it is called
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-        raise CorruptArtifactError(path, f"holds objects other than tensors and plain data; refused unread, as "
-                                         f"loading it could run code ({first[:200]})", remedy) from None
+        named = re.search(r"GLOBAL ([\w.]+)", str(err))
+        what = f"it calls {named.group(1)}" if named else str(err).strip().splitlines()[0][:200]
+        raise CorruptArtifactError(path, f"holds objects other than tensors and plain data ({what}); refused "
+                                         f"unread, as loading it could run code", remedy) from None
     except Exception as err:  # truncated, flipped bytes in the zip structure, not a torch file
         raise CorruptArtifactError(path, f"cannot be read ({type(err).__name__}: {str(err)[:200]})", remedy) from None
     if not isinstance(blob, dict):

@@ -164,9 +164,10 @@ class Trainer:
 
     def _say(self, message: str) -> None:
         from rich.console import Console
+        from rich.markup import escape
 
         console = getattr(self.progress, "console", None) or Console(stderr=True)
-        console.print(f"[yellow]{message}[/]", highlight=False, markup=True)
+        console.print(f"[yellow]{escape(message)}[/]", highlight=False)
 
     def _save(self, path: Path, payload: dict) -> None:
         from bench.artifacts import save_torch
