@@ -333,6 +333,18 @@ def test_bad_card_json_names_the_file(fake_sources, data_dir, capsys):
 
 
 # -- runs: result.json, NaN -> FAILED ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def graph_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("graphs")
+
+
+@pytest.fixture
+def piezo_runs(isolated_home, data_dir, graph_cache, monkeypatch):
+    """Smoke runs on piezo; the graph cache (content-addressed, safe to share) is built once for the module."""
+    monkeypatch.setenv("BENCH_CACHE_DIR", str(graph_cache))
+    return isolated_home
+
+
 def _mlflow_status(home: Path, run_id: str) -> tuple[str, dict]:
     from mlflow import MlflowClient
 
@@ -340,29 +352,29 @@ def _mlflow_status(home: Path, run_id: str) -> tuple[str, dict]:
     return run.info.status, run.data.tags
 
 
-def test_diverging_run_ends_failed_in_mlflow(isolated_home, data_dir):
+def test_diverging_run_ends_failed_in_mlflow(piezo_runs):
     from bench.run import plan_run, run_benchmark
 
     with pytest.raises(NonFiniteLossError, match="training loss is nan at epoch 1/3"):
         run_benchmark("piezo", budget="smoke", device="cpu", overrides={"lr": 1e30}, console=Console(stderr=True))
     workdir = plan_run("piezo", budget="smoke", overrides={"lr": 1e30}).workdir
-    status, tags = _mlflow_status(isolated_home, (workdir / "mlflow_run_id").read_text())
+    status, tags = _mlflow_status(piezo_runs, (workdir / "mlflow_run_id").read_text())
     assert status == "FAILED" and "training loss is nan" in tags["error"]
     assert not (workdir / "result.json").exists()
 
 
-def test_non_finite_test_metrics_end_failed(isolated_home, data_dir, monkeypatch):
+def test_non_finite_test_metrics_end_failed(piezo_runs, monkeypatch):
     import bench.run as run
 
     monkeypatch.setattr(run, "predict", lambda model, graphs, **kw: np.full((len(graphs), 1), np.nan))
     with pytest.raises(run.NonFiniteError, match="test mae, rmse, r2, mad_mae, predictions not finite"):
         run.run_benchmark("piezo", budget="smoke", device="cpu", epochs=1, console=Console(stderr=True))
     workdir = run.plan_run("piezo", budget="smoke", epochs=1).workdir
-    assert _mlflow_status(isolated_home, (workdir / "mlflow_run_id").read_text())[0] == "FAILED"
+    assert _mlflow_status(piezo_runs, (workdir / "mlflow_run_id").read_text())[0] == "FAILED"
     assert not (workdir / "result.json").exists()
 
 
-def test_result_json_is_verified_before_it_is_reported(isolated_home, data_dir):
+def test_result_json_is_verified_before_it_is_reported(piezo_runs):
     from bench.run import run_benchmark
 
     first = run_benchmark("piezo", budget="smoke", device="cpu", epochs=1, console=Console(stderr=True))
