@@ -447,3 +447,12 @@ def test_stamped_record_is_verified(tmp_path):
         _load(tmp_path, edited)
     with pytest.raises(RecordError, match="the file name says run 000000000000"):
         _load(tmp_path, record, name=f"devi2024-pz__scratch__quick__n100-t1__seed0__{'0' * 12}.json")
+
+
+def test_committed_records_carry_a_verified_hash():
+    from leaderboard.records import load_records
+
+    results = REPO / "leaderboard" / "results"
+    runs = load_records(results)  # verifies each hash and run key
+    unstamped = [r.path.name for r in runs if "integrity" not in r.record]
+    assert runs and not unstamped, f"records without a content hash: {unstamped}"
