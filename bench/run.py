@@ -236,8 +236,9 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
         metrics = evaluate(test.targets, pred)
         bad = non_finite(metrics) + (["predictions"] if not np.isfinite(pred).all() else [])
         if bad:
-            raise NonFiniteError(f"test {', '.join(bad)} not finite ({', '.join(f'{k} {v}' for k, v in metrics.items())}"
-                                 f"): the model's predictions are unusable; the run is not recorded as finished")
+            values = ", ".join(f"{k} {v}" for k, v in metrics.items())
+            raise NonFiniteError(f"test {', '.join(bad)} not finite ({values}): the model's predictions are "
+                                 f"unusable; the run is not recorded as finished")
     except NonFiniteError as err:
         tracker.set_tags({"error": str(err)})
         tracker.finish("FAILED")
@@ -286,6 +287,8 @@ def read_result(path: Path, key: str, console: Console) -> dict:
     """A finished run's ``result.json``, verified: readable, this run's (its run key), its content hash, finite
     test metrics. Anything else is refused (ArtifactError, a ValueError) with the folder to delete. A result
     from before content hashes is accepted with a note (its run key and metrics are still checked)."""
+    from rich.markup import escape
+
     from bench.artifacts import ArtifactError, read_json, verify_json
 
     remedy = f"delete the run folder (rm -r {path.parent}) or rerun with --fresh to train it again"
@@ -293,8 +296,8 @@ def read_result(path: Path, key: str, console: Console) -> dict:
     if not verify_json(path, res, {"run_key": key}, remedy, require_hash=False):
         if res.get("run_key") != key:
             raise ArtifactError(path, f"belongs to run {res.get('run_key')!r}, not {key}", remedy)
-        console.print(f"[yellow]note:[/] {path} has no content hash (written by an older tl-bench); not verified",
-                      highlight=False)
+        console.print(f"[yellow]note:[/] {escape(str(path))} has no content hash (written by an older tl-bench); "
+                      "not verified", highlight=False)
     metrics = res.get("test_metrics")
     if not isinstance(metrics, dict) or not isinstance(res.get("run_id"), str):
         raise ArtifactError(path, "lacks test_metrics or run_id", remedy)

@@ -332,6 +332,27 @@ def test_bad_card_json_names_the_file(fake_sources, data_dir, capsys):
     assert json.loads(card.read_text())["key"] == card.parent.name
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the std of a label set with inf
+def test_diverging_pretraining_ends_failed_and_caches_nothing(fake_sources, data_dir, isolated_home, monkeypatch):
+    from mlflow import MlflowClient
+
+    real = fake_sources.collect
+
+    def with_an_infinite_label(*args):
+        structures, targets, ids, report = real(*args)
+        targets[3, 0] = math.inf
+        return structures, targets, ids, report
+    monkeypatch.setattr(fake_sources, "collect", with_an_infinite_label)
+    spec = _spec()
+    with pytest.raises(NonFiniteLossError, match="training loss is (nan|inf) at epoch 1/3"):
+        fake_sources.pretrained_model(spec, Console(stderr=True))
+    folder = _folder(spec)
+    assert not (folder / "model.pt").exists() and not (folder / "card.json").exists()
+    run = MlflowClient(tracking_uri=f"sqlite:///{isolated_home / 'mlflow.db'}").get_run(
+        (folder / "mlflow_run_id").read_text())
+    assert run.info.status == "FAILED" and "training loss is" in run.data.tags["error"]
+
+
 # -- runs: result.json, NaN -> FAILED ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def graph_cache(tmp_path_factory):
