@@ -13,21 +13,37 @@ from bench.structures import read_structure_file
 
 
 def resolve_model(ref: str, device: str = "cpu", tracking_uri: str | None = None):
-    """``ref`` is a model file, a folder holding ``model.pt``, or an MLflow run id."""
+    """``ref`` is a model file, a folder holding ``model.pt``, or an MLflow run id. The file's content hash is
+    verified (and, from a run, that it is that run's model); a file from before content hashes loads with a
+    note on stderr."""
     path = Path(ref)
     if path.is_dir():
         path = path / "model.pt"
     if path.exists():
-        return load_model(path, device)
+        return _noted(load_model(path, device), path)
+    from bench.artifacts import UnverifiedArtifactError
     from bench.tracking import Tracker
 
     tracker = Tracker(tracking_uri)
     try:
-        tracker.client.get_run(ref)
+        run = tracker.client.get_run(ref)
     except Exception:
         raise FileNotFoundError(f"{ref!r} is neither a model file nor a run id in {tracker.uri}") from None
     local = tracker.download(ref, "model/model.pt", Path(tempfile.mkdtemp(prefix="bench-model-")))
-    return load_model(local, device)
+    key = run.data.tags.get("run_key")
+    try:
+        return load_model(local, device, {"run_key": key} if key else None)
+    except UnverifiedArtifactError:
+        return _noted(load_model(local, device), local)
+
+
+def _noted(loaded, path: Path):
+    if loaded[2].get("integrity") != "verified":
+        from rich.console import Console
+
+        Console(stderr=True).print(f"[yellow]note:[/] {path} has no content hash (written by an older tl-bench); "
+                                   "its weights cannot be verified", highlight=False)
+    return loaded
 
 
 def predict_files(model, params: GraphParams, files: list[Path], device: str = "cpu", batch_size: int = 32):

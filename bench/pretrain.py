@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -26,13 +27,14 @@ import torch
 from rich.console import Console
 
 from bench import paths
+from bench.artifacts import stamp_json
 from bench.budgets import get_budget
 from bench.checkpoint import load_model, save_model
 from bench.dataset import LabelledGraphs
 from bench.graphs.build import GRAPH_VERSION, GraphParams
 from bench.graphs.cache import GraphCache
 from bench.structures import parse_structure
-from bench.train import TrainConfig, Trainer
+from bench.train import NonFiniteError, TrainConfig, Trainer
 
 PRETRAIN_VERSION = 1
 # Extra candidates drawn per source so that removing target-test matches still leaves ``pt_size`` structures.
@@ -162,19 +164,66 @@ def cache_key(spec: PretrainSpec, data_dir: Path) -> str:
 def pretrained_model(spec: PretrainSpec, console: Console | None = None, device: str = "cpu",
                      tracking_uri: str | None = None):
     """The pre-trained model for ``spec``: loaded from the cache, or trained and cached first.
-    Returns ``(model, card)``."""
+    Returns ``(model, card)``. A cached entry is verified first (``_load_cached``)."""
     console = console or Console(stderr=True)
     data_dir = paths.data_dir()
     key = cache_key(spec, data_dir)
     folder = paths.cache_dir() / "pretrained" / key
-    model_file, card_file = folder / "model.pt", folder / "card.json"
-    if model_file.exists() and card_file.exists():
-        card = json.loads(card_file.read_text())
+    loaded = _load_cached(key, folder, console, device)
+    if loaded is not None:
+        model, card = loaded
         console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
                       f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
-        model, _, _ = load_model(model_file, device)
         return model, card
     return _train(spec, key, folder, console, device, tracking_uri)
+
+
+def _load_cached(key: str, folder: Path, console: Console, device: str):
+    """``(model, card)`` of a verified cache entry; None when there is none or it must be rebuilt (corrupt,
+    unreadable, without a content hash: said, and the bad files removed; training resumes from the entry's
+    verified checkpoints, so a rebuild is quick). An intact trunk or card of *another* key sitting in this
+    entry is refused (ForeignArtifactError): something put it there, and overwriting it would hide that."""
+    from rich.markup import escape
+
+    from bench.artifacts import ArtifactError, ForeignArtifactError, read_json, verify_json
+
+    model_file, card_file = folder / "model.pt", folder / "card.json"
+    if not model_file.exists():
+        return None  # never trained, or interrupted: _train resumes
+    identity = {"cache_key": key}
+    remedy = f"delete the entry (rm -r {folder}) and run again to pre-train it"
+    try:
+        if not card_file.exists():
+            raise ArtifactError(card_file, "is missing")
+        card = read_json(card_file, remedy)
+        verify_json(card_file, card, identity, remedy)
+        model, _, _ = load_model(model_file, device, identity, remedy)
+        return model, card
+    except ForeignArtifactError:
+        raise
+    except ArtifactError as err:
+        found = _declared_key(model_file)
+        if found not in (None, key):
+            raise ForeignArtifactError(model_file, f"holds the pre-trained trunk {found}, not {key}",
+                                       {"cache_key": found}, remedy) from None
+        console.print(f"[yellow]warning: cached pre-trained trunk {key} is not usable "
+                      f"({escape(f'{err.path}: {err.reason}')}); pre-training it again[/]", highlight=False)
+        model_file.unlink(missing_ok=True)
+        card_file.unlink(missing_ok=True)
+        return None
+
+
+def _declared_key(model_file: Path) -> str | None:
+    """The cache key a trunk file says it belongs to, even when its content fails verification."""
+    from bench.artifacts import ArtifactError, identity_of
+
+    found = identity_of(model_file)
+    if found:
+        return found.get("cache_key")
+    try:  # written before content hashes: the key is in its meta
+        return load_model(model_file)[2].get("card")
+    except ArtifactError:
+        return None
 
 
 def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device: str, tracking_uri: str | None):
@@ -230,9 +279,16 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     trainer = Trainer(model, cfg, folder / "train",
                       on_epoch=lambda r: tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"},
                                                              step=r["epoch"]),
-                      progress=TrainingProgress(console))
+                      progress=TrainingProgress(console), identity={"cache_key": key})
     try:
         state = trainer.fit(data["train"], data["val"])
+        if not math.isfinite(state.best_val_mae):
+            raise NonFiniteError(f"pre-training {key} ({', '.join(spec.sources)}) never reached a finite "
+                                 f"validation MAE; nothing was cached")
+    except NonFiniteError as err:
+        tracker.set_tags({"error": str(err)})
+        tracker.finish("FAILED")
+        raise
     except BaseException:
         tracker.finish("KILLED")
         raise
@@ -248,8 +304,11 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
         "git_commit": git_commit(), "versions": package_versions(), "hardware": hardware(device),
     }
     tracker.log_metrics({"best_val_mae": state.best_val_mae, "wall_seconds": wall})
-    save_model(folder / "model.pt.tmp", model.cpu(), GraphParams(), {"kind": "pretrained", "card": key})
-    (folder / "card.json").write_text(json.dumps(card, indent=2, default=str))
+    identity = {"cache_key": key}
+    save_model(folder / "model.pt.tmp", model.cpu(), GraphParams(), {"kind": "pretrained", "card": key}, identity)
+    card = stamp_json(card, identity)
+    (folder / "card.json.tmp").write_text(json.dumps(card, indent=2))
+    (folder / "card.json.tmp").replace(folder / "card.json")
     (folder / "model.pt.tmp").replace(folder / "model.pt")  # last: its presence means the entry is complete
     tracker.log_artifact(folder / "card.json")
     tracker.finish("FINISHED")

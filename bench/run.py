@@ -19,6 +19,7 @@ import torch
 from rich.console import Console
 
 from bench import paths
+from bench.artifacts import non_finite, stamp_json
 from bench.budgets import get_budget
 from bench.checkpoint import save_model
 from bench.dataset import load_splits, target_stats
@@ -29,7 +30,7 @@ from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
 from bench.strategies import get_strategy
 from bench.tracking import Tracker
-from bench.train import TrainConfig, Trainer, batches, masked_loss, predict
+from bench.train import NonFiniteError, TrainConfig, Trainer, batches, masked_loss, predict
 from tasks import get_task
 
 
@@ -176,7 +177,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
         shutil.rmtree(workdir)
     done = workdir / "result.json"
     if done.exists():
-        res = json.loads(done.read_text())
+        res = read_result(done, key, console)
         console.print(f"This exact run already finished (MLflow run {res['run_id']}); use --fresh to train again.")
         return RunResult(res["run_id"], workdir, res["test_metrics"], res["wall_seconds"], resumed_finished=True,
                          best_val_mae=res.get("best_val_mae"), val_mae=res.get("val_mae", res.get("best_val_mae")))
@@ -226,16 +227,25 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
         if on_epoch:
             on_epoch(r)
 
-    trainer = Trainer(model, train_cfg, workdir, on_epoch=epoch_end, progress=TrainingProgress(console))
+    trainer = Trainer(model, train_cfg, workdir, on_epoch=epoch_end, progress=TrainingProgress(console),
+                      identity={"run_key": key})
     try:
         state = trainer.fit(splits["train"], splits["val"])
+        test = splits["test"]
+        pred = predict(model, test.graphs, device=device)[:, 0]
+        metrics = evaluate(test.targets, pred)
+        bad = non_finite(metrics) + (["predictions"] if not np.isfinite(pred).all() else [])
+        if bad:
+            values = ", ".join(f"{k} {v}" for k, v in metrics.items())
+            raise NonFiniteError(f"test {', '.join(bad)} not finite ({values}): the model's predictions are "
+                                 f"unusable; the run is not recorded as finished")
+    except NonFiniteError as err:
+        tracker.set_tags({"error": str(err)})
+        tracker.finish("FAILED")
+        raise
     except BaseException:
         tracker.finish("KILLED")
         raise
-
-    test = splits["test"]
-    pred = predict(model, test.graphs, device=device)[:, 0]
-    metrics = evaluate(test.targets, pred)
     wall = time.time() - t_start
     val_mae = state.best_val_mae if train_cfg.select == "best" or not state.history else state.history[-1]["val_mae"]
     tracker.log_metrics({f"test_{k}": v for k, v in metrics.items()} | {
@@ -249,7 +259,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     model_file = save_model(workdir / "model.pt", model.cpu(), cache.params, {
         "task": task, "target": task_obj.target, "units": task_obj.units, "strategy": strategy,
         "budget": budget, "seed": seed, "run_id": run_id, "test_metrics": metrics, "data_hash": data_hash,
-        "git_commit": git_commit()})
+        "git_commit": git_commit()}, {"run_key": key})
     tracker.log_artifact(pred_csv)
     tracker.log_artifact(model_file, "model")
     tracker.log_json(config, "config.json")
@@ -264,10 +274,37 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
                             "family": task_obj.family},
               "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},
               "versions": package_versions(), "hardware": hardware(device), "finished_at": time.time()}
+    result = stamp_json(result, {"run_key": key})  # the record exported from it carries the same hash
     tracker.log_json(result, "record.json")
     tracker.finish("FINISHED")
-    done.write_text(json.dumps(result, indent=2, default=str))
+    tmp = done.with_name(done.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(done)  # a run is finished once result.json exists: never a half-written one
     return RunResult(run_id, workdir, metrics, wall, best_val_mae=state.best_val_mae, val_mae=val_mae)
+
+
+def read_result(path: Path, key: str, console: Console) -> dict:
+    """A finished run's ``result.json``, verified: readable, this run's (its run key), its content hash, finite
+    test metrics. Anything else is refused (ArtifactError, a ValueError) with the folder to delete. A result
+    from before content hashes is accepted with a note (its run key and metrics are still checked)."""
+    from rich.markup import escape
+
+    from bench.artifacts import ArtifactError, read_json, verify_json
+
+    remedy = f"delete the run folder (rm -r {path.parent}) or rerun with --fresh to train it again"
+    res = read_json(path, remedy)
+    if not verify_json(path, res, {"run_key": key}, remedy, require_hash=False):
+        if res.get("run_key") != key:
+            raise ArtifactError(path, f"belongs to run {res.get('run_key')!r}, not {key}", remedy)
+        console.print(f"[yellow]note:[/] {escape(str(path))} has no content hash (written by an older tl-bench); "
+                      "not verified", highlight=False)
+    metrics = res.get("test_metrics")
+    if not isinstance(metrics, dict) or not isinstance(res.get("run_id"), str):
+        raise ArtifactError(path, "lacks test_metrics or run_id", remedy)
+    if non_finite(metrics):
+        raise ArtifactError(path, f"records non-finite test metrics ({', '.join(non_finite(metrics))}): not a "
+                                  f"finished run", remedy)
+    return res
 
 
 def split_label(split: dict) -> str:

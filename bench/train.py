@@ -4,6 +4,11 @@ Resuming is exact: batch order depends only on ``(seed, epoch)``, and ``last.pt`
 optimizer, scheduler and loop state, written atomically at every epoch end and every
 ``checkpoint_every_s`` seconds within an epoch. A run killed at any point continues from its last
 checkpoint and ends with the same weights as an uninterrupted run.
+
+Checkpoints are plain data (tensors, dicts, lists, numbers, strings) read with ``weights_only=True`` and
+carry a content hash and the run's identity (``bench.artifacts``). The checkpoint before ``last.pt`` is kept
+as ``prev.pt``: a corrupt ``last.pt`` resumes from it, both corrupt start over, saying so. A corrupt
+``best.pt`` at the end trains again. A NaN/inf training loss stops the run with :class:`NonFiniteLossError`.
 """
 
 from __future__ import annotations
@@ -120,15 +125,29 @@ def validation_metrics(targets: np.ndarray, pred: np.ndarray, std: np.ndarray) -
     return {"val_mae": float(np.mean(maes)), "val_r2": float(np.mean(r2s))}
 
 
+class NonFiniteError(RuntimeError, ValueError):
+    """Training or evaluation produced NaN/inf: the run must end FAILED, never FINISHED. A ValueError too, so
+    the commands' existing error handling prints the message without a traceback."""
+
+
+class NonFiniteLossError(NonFiniteError):
+    """The training loss became NaN or infinite (the message names the epoch and step)."""
+
+
 class Trainer:
+    """``identity`` (e.g. ``{"run_key": ...}``) is stamped on every checkpoint with the training configuration;
+    a checkpoint that does not match, is corrupt or cannot be verified is not resumed from (see ``_resume``)."""
+
     def __init__(self, model, config: TrainConfig, workdir: Path,
-                 on_epoch: Callable[[dict], None] | None = None, progress=None):
+                 on_epoch: Callable[[dict], None] | None = None, progress=None, identity: dict | None = None):
         self.model = model.to(config.device)
         self.cfg = config
         self.workdir = Path(workdir)
         self.on_epoch = on_epoch
         self.progress = progress  # a bench.progress.TrainingProgress or None
         self.state = LoopState()
+        train = {k: v for k, v in asdict(config).items() if k not in ("device", "checkpoint_every_s")}
+        self.identity = {"train": train, **(identity or {})}
 
     # -- checkpoints -------------------------------------------------------------------------------------
     @property
@@ -136,31 +155,91 @@ class Trainer:
         return self.workdir / "last.pt"
 
     @property
+    def prev_path(self) -> Path:
+        return self.workdir / "prev.pt"
+
+    @property
     def best_path(self) -> Path:
         return self.workdir / "best.pt"
 
+    def _say(self, message: str) -> None:
+        from rich.console import Console
+        from rich.markup import escape
+
+        console = getattr(self.progress, "console", None) or Console(stderr=True)
+        console.print(f"[yellow]{escape(message)}[/]", highlight=False)
+
     def _save(self, path: Path, payload: dict) -> None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+        from bench.artifacts import save_torch
+
+        save_torch(path, payload, self.identity)
+
+    def _load(self, path: Path) -> dict:
+        from bench.artifacts import load_torch
+
+        return load_torch(path, self.identity, self.cfg.device)[0]
 
     def _checkpoint(self, optimizer, scheduler) -> None:
+        # The previous checkpoint is kept: a last.pt corrupted on disk falls back to it instead of starting over.
+        if self.last_path.exists():
+            os.replace(self.last_path, self.prev_path)
         self._save(self.last_path, {"model": self.model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "scheduler": scheduler.state_dict(), "state": asdict(self.state),
                                     "config": asdict(self.cfg)})
 
     def _resume(self, optimizer, scheduler) -> bool:
-        if not self.last_path.exists():
-            return False
-        ckpt = torch.load(self.last_path, map_location=self.cfg.device, weights_only=False)
-        self.model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        self.state = LoopState(**ckpt["state"])
-        return True
+        """Continue from last.pt, else from prev.pt, else start over; every fallback is said, with why."""
+        from bench.artifacts import ArtifactError
+
+        problems = []
+        for path in (self.last_path, self.prev_path):
+            if not path.exists():
+                continue
+            try:
+                ckpt = self._load(path)
+                # state first: a payload of the wrong shape fails here, before the model is touched
+                state = LoopState(**ckpt["state"])
+                self.model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                scheduler.load_state_dict(ckpt["scheduler"])
+            except (ArtifactError, KeyError, TypeError, RuntimeError, ValueError) as err:
+                problems.append(str(err) if isinstance(err, ArtifactError) else
+                                f"{path}: not a usable checkpoint ({type(err).__name__}: {err})")
+                continue
+            self.state = state
+            if problems:
+                self._say(f"warning: {problems[0]}; resuming from the previous checkpoint {path.name} instead")
+                self.last_path.unlink(missing_ok=True)
+            return True
+        if problems:
+            self._say("warning: " + "; ".join(problems) + "; no usable checkpoint left, starting over")
+            for path in (self.last_path, self.prev_path):
+                path.unlink(missing_ok=True)
+        return False
 
     # -- the loop ----------------------------------------------------------------------------------------
     def fit(self, train: LabelledGraphs, val: LabelledGraphs) -> LoopState:
+        from bench.artifacts import ArtifactError
+
+        cfg, model = self.cfg, self.model
+        # The weights before any checkpoint is loaded are the run's initial ones (models are built from the
+        # seed): kept to train again should the best-validation checkpoint turn out corrupt at the end.
+        initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        st = self._fit_once(train, val)
+        if cfg.select == "best" and self.best_path.exists():
+            try:
+                model.load_state_dict(self._load(self.best_path)["model"])
+            except (ArtifactError, KeyError, RuntimeError) as err:
+                self._say(f"warning: {err}; the best-validation model is lost, training again from the start")
+                for path in (self.last_path, self.prev_path, self.best_path):
+                    path.unlink(missing_ok=True)
+                model.load_state_dict(initial)
+                self.state = LoopState()
+                st = self._fit_once(train, val)
+                model.load_state_dict(self._load(self.best_path)["model"])
+        return st
+
+    def _fit_once(self, train: LabelledGraphs, val: LabelledGraphs) -> LoopState:
         cfg, model = self.cfg, self.model
         self.workdir.mkdir(parents=True, exist_ok=True)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -180,11 +259,20 @@ class Trainer:
             for batch in batches(train.graphs, cfg.batch_size, order):
                 batch = batch.to(cfg.device)
                 loss = masked_loss(model(batch), (batch.y - mean) / std, cfg.loss, cfg.weighting)
+                value = loss.item()
+                if not math.isfinite(value):  # before the step: no NaN weights reach a checkpoint
+                    if self.progress:
+                        self.progress.stop()
+                    raise NonFiniteLossError(
+                        f"training loss is {value} at epoch {st.epoch + 1}/{cfg.epochs}, step "
+                        f"{st.step_in_epoch + 1}/{steps_per_epoch} (lr {cfg.lr:g}): the run diverged. It is "
+                        f"deterministic, so rerunning or --fresh gives the same; try a lower learning rate "
+                        f"(--params '{{\"lr\": {cfg.lr / 10:g}}}') or check the targets for extreme values")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                losses.append(loss.item())
+                losses.append(value)
                 st.step_in_epoch += 1
                 if self.progress:
                     self.progress.step(losses[-1])
@@ -216,6 +304,4 @@ class Trainer:
 
         if self.progress:
             self.progress.stop()
-        if cfg.select == "best" and self.best_path.exists():
-            model.load_state_dict(torch.load(self.best_path, map_location=cfg.device, weights_only=True)["model"])
         return st

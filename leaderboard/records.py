@@ -1,18 +1,23 @@
 """Loading and validating result records (the ``result`` dict of ``bench/run.py``, one JSON file per run).
 
 A record that cannot be read (bad JSON) or lacks what the leaderboard needs (required keys, wrong types,
-predictions that do not line up) raises :class:`RecordError`, whose message names every bad file and what is
-wrong with it.
+predictions that do not line up, non-finite metrics, a content hash or run key that does not match) raises
+:class:`RecordError`, whose message names every bad file and what is wrong with it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.artifacts import INTEGRITY, ArtifactError, non_finite, verify_json
+
 NUMBER = (int, float)
+_NAMED_KEY = re.compile(r"__([0-9a-f]{12})\.json$")
 _KIND_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
 
@@ -160,6 +165,10 @@ def validate_record(record: Any) -> list[str]:
         bad = [k for k, v in metrics.items() if not _is_number(v)]
         if bad:
             problems.append(f"'test_metrics' values should be numbers; not for {', '.join(map(repr, bad))}")
+        nan = non_finite({k: v for k, v in metrics.items() if k not in bad})
+        if nan:
+            problems.append(f"'test_metrics' should be finite; not for "
+                            f"{', '.join(f'{k!r} ({metrics[k]})' for k in nan)}: the run failed")
         if metric is not None and metric not in metrics:
             problems.append(f"'test_metrics' lacks the task's main metric {metric!r} "
                             f"(has {', '.join(sorted(metrics)) or 'nothing'})")
@@ -172,13 +181,27 @@ def validate_record(record: Any) -> list[str]:
                 problems.append(f"'test_predictions' has {len(y_true)} y_true but {len(y_pred)} y_pred values")
             elif not all(_is_number(v) for v in y_true + y_pred):
                 problems.append("'test_predictions' values should be numbers")
+            elif not all(math.isfinite(v) for v in y_true + y_pred):
+                problems.append("'test_predictions' values should be finite (NaN or infinity found)")
             test_ids = (record.get("split_ids") or {}).get("test") if isinstance(record.get("split_ids"), dict) \
                 else None
             if isinstance(test_ids, list) and len(test_ids) != len(y_true):
                 problems.append(f"'test_predictions' has {len(y_true)} values but split_ids.test has "
                                 f"{len(test_ids)} ids")
     need(record, "split_ids", dict, "", optional=True)
+    problems += _integrity_problems(record)
     return problems
+
+
+def _integrity_problems(record: dict) -> list[str]:
+    """The content hash and run key stamped by ``bench run`` (records exported before it have none)."""
+    if INTEGRITY not in record:
+        return []
+    try:
+        verify_json(Path("record"), record, {"run_key": record.get("run_key")})
+    except ArtifactError as err:
+        return [f"{err.reason}; export the record again from its run (bench leaderboard export) or delete it"]
+    return []
 
 
 def load_record(path: Path) -> Run:
@@ -193,6 +216,9 @@ def load_record(path: Path) -> Run:
     except json.JSONDecodeError as err:
         raise RecordError({path: [f"not valid JSON: {err}"]}) from None
     problems = validate_record(record)
+    named = _NAMED_KEY.search(path.name)  # bench.records.record_name ends with the run key
+    if named and isinstance(record, dict) and named.group(1) != record.get("run_key"):
+        problems.append(f"the file name says run {named.group(1)} but the record is run {record.get('run_key')!r}")
     if problems:
         raise RecordError({path: problems})
     return Run(path, record)
