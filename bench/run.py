@@ -24,6 +24,7 @@ from bench.checkpoint import save_model
 from bench.dataset import load_splits, target_stats
 from bench.graphs.build import GraphParams
 from bench.graphs.cache import GraphCache
+from bench.leakage import check_disjoint
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
@@ -60,8 +61,10 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
 
     ``overrides`` (hyper-parameter tuning): ``ft_mode``; ``weighting`` (mpt pre-training); any TrainConfig
     field (lr, weight_decay, batch_size, epochs, ...); any backbone argument (hidden_features, alignn_layers...).
+    ``pretrain["allow_target_source"]``: accept a source of the target's own property (refused otherwise); it
+    stays in the config (so in the run key) only when set.
     """
-    from bench.strategies import mpt_sources, resolve_source
+    from bench.strategies import check_target_source, mpt_sources, resolve_source
 
     b = get_budget(budget)
     pretrain = dict(pretrain or {})
@@ -69,14 +72,17 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     ft_mode = overrides.pop("ft_mode", ft_mode)
     if "weighting" in overrides:
         pretrain["weighting"] = overrides.pop("weighting")
+    allow = {"allow_target_source": True} if pretrain.get("allow_target_source") else {}
     if strategy == "scratch":
         pretrain, ft_mode = {}, "all"
     elif strategy == "ptft":
-        pretrain = {"source": resolve_source(pretrain.get("source") or "fe", task),
-                    "pt_size": pretrain.get("pt_size") or 941}
+        source = resolve_source(pretrain.get("source") or "fe", task)
+        check_target_source(task, [pretrain.get("source") or "fe"], [source], bool(allow))
+        pretrain = {"source": source, "pt_size": pretrain.get("pt_size") or 941} | allow
     elif strategy == "mpt":
-        pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"))),
-                    "pt_size": pretrain.get("pt_size") or 941, "weighting": pretrain.get("weighting") or "equal"}
+        pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"), bool(allow))),
+                    "pt_size": pretrain.get("pt_size") or 941,
+                    "weighting": pretrain.get("weighting") or "equal"} | allow
     backbone_config = _backbone_defaults(backbone) | b.backbone
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
@@ -187,6 +193,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
     t0 = time.time()
     splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed, **config["split"])
+    check_disjoint({k: v.ids for k, v in splits.items()}, task)
     console.print(f"Data: train {len(splits['train'])} · val {len(splits['val'])} · test {len(splits['test'])} "
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
