@@ -87,3 +87,17 @@ def check_trunk_covers_run(card: dict, config: dict, data_dir: Path) -> None:
         what = "does not record which test structures it excluded" if not excluded else f"excluded {shown}"
         raise LeakageError(f"pre-trained trunk {card.get('key')} {what}, not the {len(want)} test structures of "
                            f"{task} this run is evaluated on (split {config['split']}); refusing to fine-tune it")
+
+
+def twin_flags(task_name: str, split_ids: dict, data_dir: Path) -> dict[str, Any]:
+    """A record's leakage entry: the (pool id, test id) test twins its train/validation ids used
+    (``tasks.twins``; the leaderboard recomputes this for records written before it existed)."""
+    from tasks import get_task
+    from tasks.twins import find_twins, skip_reason, trained_on_twins
+
+    task = get_task(task_name)
+    reason = skip_reason(task, data_dir)
+    if reason:
+        return {"trained_on_test_twin": None, "twin_check": reason}
+    pairs = trained_on_twins(split_ids, find_twins(task, data_dir))
+    return {"trained_on_test_twin": [list(p) for p in pairs], "twin_check": "checked"}

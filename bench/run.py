@@ -24,7 +24,7 @@ from bench.checkpoint import save_model
 from bench.dataset import load_splits, target_stats
 from bench.graphs.build import GraphParams
 from bench.graphs.cache import GraphCache
-from bench.leakage import check_disjoint
+from bench.leakage import check_disjoint, twin_flags
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
@@ -267,6 +267,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
               "strategy_info": strategy_info, "n_parameters": n_params,
               "best_val_mae": state.best_val_mae, "val_mae": val_mae, "best_epoch": state.best_epoch,
               "epochs_run": state.epoch, "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
+              "leakage": twin_flags(task, {k: v.ids for k, v in splits.items()}, data_dir),
               "task_info": {"target": task_obj.target, "units": task_obj.units, "main_metric": task_obj.main_metric,
                             "family": task_obj.family},
               "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},

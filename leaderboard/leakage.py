@@ -44,7 +44,7 @@ def check_twins(runs: list[Run], data_dir: Path | None = None) -> TwinCheck:
         twins_of[task] = None
         try:
             from tasks import get_task
-            from tasks.twins import find_twins
+            from tasks.twins import find_twins, skip_reason
 
             t = get_task(task)
             if not all(p.exists() for p in t.paths(data_dir)):
@@ -56,12 +56,13 @@ def check_twins(runs: list[Run], data_dir: Path | None = None) -> TwinCheck:
                 check.status[task] = ("not checked: no split id of these records is an id of the task's data "
                                       "here (another data version?)")
                 continue
-            twins = find_twins(t, data_dir)
+            reason = skip_reason(t, data_dir)
+            twins = None if reason else find_twins(t, data_dir)
         except (KeyError, ValueError, OSError) as err:  # an unknown or unreadable task must not stop the build
             check.status[task] = f"not checked: {err}"
             continue
         if twins is None:
-            check.status[task] = "not applicable (held-out test set inside the pool by design)"
+            check.status[task] = reason
             continue
         twins_of[task] = twins
         check.status[task] = (f"checked against {len(twins.pairs)} pool/test twin pair"

@@ -71,8 +71,8 @@ def render_card(task: Task, data_dir: Path) -> str:
             lines += _wrap("this task's loader does not check structures or de-duplicate; an audit with "
                            "tasks.cleaning finds " + (f"{len(found)} entries it would drop (not removed)" if found
                                                       else "nothing to drop")
-                           + (f"; {len(as_twins)} more {'are test twins' if len(as_twins) > 1 else 'is a test twin'}, listed "
-                              f"under leakage" if as_twins else "")
+                           + (f"; {len(as_twins)} more {'are test twins' if len(as_twins) > 1 else 'is a test twin'}"
+                              ", listed under leakage" if as_twins else "")
                            + (":" if found else ""), indent="  ")
             lines += _dropped(found, category)
         else:

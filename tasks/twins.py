@@ -31,10 +31,19 @@ class Twins:
         return {p for p, _ in self.pairs}
 
 
-def applies(task) -> bool:
-    """Twins are defined against a fixed test set that the pool must not hold: not for holdout_in_pool
-    protocols (devi2024 BG/FE keep their held-out set in the pool by design)."""
-    return not getattr(task.split, "holdout_in_pool", False)
+TWIN_LIMIT = 20_000  # records: larger tasks (Matbench, JARVIS 3D) are not checked, the pass would take long
+
+
+def skip_reason(task, data_dir: Path) -> str | None:
+    """Why a task's twins are not computed, or None. Twins are defined against a fixed test set that the pool
+    must not hold: not for holdout_in_pool protocols (devi2024 BG/FE keep their held-out set in the pool by
+    design)."""
+    if getattr(task.split, "holdout_in_pool", False):
+        return "not applicable (held-out test set inside the pool by design)"
+    n = len(task.load(data_dir))
+    if n > TWIN_LIMIT:
+        return f"not checked: {n} records (more than {TWIN_LIMIT})"
+    return None
 
 
 def _key(task, data_dir: Path) -> str:
@@ -74,10 +83,11 @@ def _compute(task, data_dir: Path) -> Twins:
 
 
 def find_twins(task, data_dir: Path) -> Twins | None:
-    """The task's ``(pool id, test id)`` twin pairs (cached on disk), or None where twins do not apply."""
+    """The task's ``(pool id, test id)`` twin pairs (cached on disk), or None where they are not computed
+    (``skip_reason``)."""
     from bench import paths
 
-    if not applies(task):
+    if skip_reason(task, data_dir):
         return None
     key = _key(task, data_dir)
     if (task.name, key) in _MEMO:

@@ -197,3 +197,17 @@ def test_cli_refuses_before_any_work(isolated_home):
                               "fe,pz", "--ft-sizes", "10", "--trials", "1", "--budget", "smoke"])
     assert out.exit_code == 2 and "target's own property" in out.output
     assert "[1/" not in out.output and not (isolated_home / "runs").exists()
+
+
+def test_new_records_carry_their_twin_flag(data_dir, monkeypatch):
+    from bench.leakage import twin_flags
+
+    used = twin_flags("devi2024-pz", {"train": ["pz-1", "pz-365"], "val": [], "test": ["pz-367"]}, data_dir)
+    assert used == {"trained_on_test_twin": [["pz-365", "pz-367"]], "twin_check": "checked"}
+    assert twin_flags("devi2024-pz", {"train": ["pz-1"], "val": [], "test": ["pz-367"]},
+                      data_dir)["trained_on_test_twin"] == []
+    import tasks.twins as twins
+
+    monkeypatch.setattr(twins, "TWIN_LIMIT", 100)  # a large task is not checked, and the record says so
+    skipped = twin_flags("devi2024-pz", {"train": ["pz-365"], "val": [], "test": ["pz-367"]}, data_dir)
+    assert skipped["trained_on_test_twin"] is None and skipped["twin_check"].startswith("not checked: 941 records")
