@@ -85,8 +85,9 @@ def mpt_sources(target: str, requested: list[str] | None = None, allow_target: b
             sources = [t.name for t in all_tasks().values() if "pt_source" in t.role and t.family == family]
         kept = tuple(s for s in sources if not same_property(s, target))
     if len(kept) < 2 or (not allow_target and any(same_property(s, target) for s in kept)):
-        raise ValueError(f"multi-property pre-training for {target} needs at least two sources other than the "
-                         f"target's property; got {', '.join(kept) or 'none'}")
+        raise ValueError(f"multi-property pre-training for {target} needs at least two sources"
+                         + ("" if allow_target else " other than the target's property")
+                         + f"; got {', '.join(kept) or 'none'}")
     return kept
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.strategies import TARGET_SOURCE_LABEL as TARGET_LABEL
 from leaderboard.records import Run
 
 TWIN_LABEL = "trained on a test twin"
-TARGET_LABEL = "trunk saw the target's property"
 
 
 @dataclass
