@@ -29,6 +29,9 @@ def run(
     pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...)."),
     pt_size: Optional[str] = typer.Option(None, "--pt-size", help="Pre-training structures per source: N, 1000, all."),
     mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources", help="mpt: comma-separated sources."),
+    allow_target_source: bool = typer.Option(False, "--allow-target-source",
+                                             help="ptft/mpt: accept a pre-training source of the target's own "
+                                                  "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode", help="all | last-layer | new-head | 2-body | 3-body | all-but-embedding"),
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper"),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, batch order and subsampling."),
@@ -68,7 +71,8 @@ def run(
     if ft_mode not in MODES:
         _fail(f"unknown fine-tuning mode {ft_mode!r}; known modes: {', '.join(MODES)}")
     pretrain = {"source": pt_source, "pt_size": _pt_size(pt_size),
-                "sources": mpt_sources.split(",") if mpt_sources else None}
+                "sources": mpt_sources.split(",") if mpt_sources else None,
+                "allow_target_source": allow_target_source}
 
     from bench.run import run_benchmark
     from bench.structures import TargetError
@@ -189,6 +193,9 @@ def sweep(
     pt_sources: str = typer.Option("fe", "--pt-sources", help="ptft sources, comma-separated."),
     pt_sizes: Optional[str] = typer.Option(None, "--pt-sizes", help="PT-size study, e.g. 941,1000,5000,all."),
     mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources"),
+    allow_target_source: bool = typer.Option(False, "--allow-target-source",
+                                             help="ptft/mpt: accept a pre-training source of the target's own "
+                                                  "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode"),
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
@@ -209,8 +216,16 @@ def sweep(
     cells = grid(strategies.split(","), sizes, parse_trials(trials), pt_sources.split(","),
                  [_pt_size(s) for s in pt_sizes.split(",")] if pt_sizes else [None],
                  mpt_sources.split(",") if mpt_sources else None)
+    for cell in cells if allow_target_source else ():
+        if cell.strategy != "scratch":
+            cell.pretrain = {**cell.pretrain, "allow_target_source": True}
     console = Console(stderr=True)
     try:
+        from bench.run import resolve_config
+
+        # every pre-training variant is resolved (and a target-property source refused) before any run starts
+        for cell in {(c.strategy, repr(sorted(c.pretrain.items()))): c for c in cells}.values():
+            resolve_config(task, cell.strategy, budget, seed, "cpu", pretrain=cell.pretrain)
         rows = run_sweep(task, cells, budget, seed, device, tracking_uri, ft_mode, console,
                          RESULTS_DIR if export else None, epochs)
     except (KeyError, ValueError, FileNotFoundError) as err:

@@ -6,7 +6,9 @@ the code version. The checkpoint lives under ``<cache>/pretrained/<key>/`` with 
 request with the same key loads it instead of training again. Training resumes if interrupted.
 
 Leakage: when pre-training serves a fine-tuning target, every source structure that matches one of the
-target's test structures (``tasks.cleaning.matching_ids``) is removed; the card reports how many.
+test structures of the run's own protocol (the fold's test set for ``--fold``, else the fixed test set) or of
+the target's declared siblings (``tasks.cleaning.matching_ids``) is removed; the card states the exclusion
+(tasks, protocol, fold, count) and the key holds the excluded ids' digest (``bench.leakage``).
 Several sources (MPT) are merged by structure: a material labelled in several sources becomes one entry
 carrying all its labels (``tasks.cleaning.find_duplicates``), NaN where a label is missing.
 """
@@ -36,7 +38,7 @@ from bench.graphs.cache import GraphCache
 from bench.structures import parse_structure
 from bench.train import NonFiniteError, TrainConfig, Trainer
 
-PRETRAIN_VERSION = 1
+PRETRAIN_VERSION = 2  # 2: the exclusion follows the run's evaluated split (fold test sets)
 # Extra candidates drawn per source so that removing target-test matches still leaves ``pt_size`` structures.
 _OVERDRAW = 1.25
 
@@ -53,6 +55,9 @@ class PretrainSpec:
     # it declares in ``Task.pt_exclude`` (its family), so that one cached trunk serves every one of them.
     exclude_tasks: tuple[str, ...] = ()
     weighting: str = "equal"  # several sources: see bench.train.masked_loss
+    # (task, fold) pairs: an excluded task evaluated on a cross-validation fold contributes that fold's test set
+    # rather than its fixed one (a fold's test set is mostly the fixed split's pool, which sources draw from).
+    exclude_folds: tuple[tuple[str, int], ...] = ()
 
     @property
     def head(self) -> str:
@@ -102,17 +107,19 @@ def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list,
 
     budget = get_budget(spec.budget)
     limit = (budget.max_train + (budget.max_val or 0)) if budget.max_train else None
-    excluded_refs = None
+    excluded_refs, report = None, {"sources": {}}
     if spec.exclude_tasks:
-        excluded_refs = {}
-        for name in spec.exclude_tasks:
-            target = get_task(name)
-            tdata = target.load(data_dir)
-            test_ids = target.split.assign(tdata)["test"]
-            refs = _parse({i: tdata.records[i] for i in test_ids}, target.name)
-            excluded_refs |= {f"{name}:{i}": s for i, s in refs.items()}
+        from bench.leakage import excluded_tests, exclusion_summary
 
-    entries, report = [], {"sources": {}}
+        tests = excluded_tests(spec.exclude_tasks, spec.exclude_folds, data_dir)
+        excluded_refs = {}
+        for name, t in tests.items():
+            tdata = get_task(name).load(data_dir)
+            refs = _parse({i: tdata.records[i] for i in t["ids"]}, name)
+            excluded_refs |= {f"{name}:{i}": s for i, s in refs.items()}
+        report["exclusion"] = {"tasks": exclusion_summary(tests)}
+
+    entries = []
     for p, name in enumerate(spec.sources):
         task = get_task(name)
         data = task.load(data_dir)
@@ -141,23 +148,50 @@ def collect(spec: PretrainSpec, data_dir: Path, console: Console) -> tuple[list,
     report["merged_duplicates"] = merged
     report["n_structures"] = int(keep.sum())
     ids = [entries[k][1] for k in np.flatnonzero(keep)]
+    if excluded_refs:
+        report["exclusion"]["n_excluded"] = sum(s["excluded_matching_target_test"]
+                                                for s in report["sources"].values())
+        _assert_no_leak(dict(zip(ids, (structures[k] for k in np.flatnonzero(keep)))), excluded_refs)
     console.print(f"Pre-training data: {report['n_structures']} structures from {', '.join(spec.sources)}"
                   + (f" ({merged} labelled in several sources merged)" if merged else "")
                   + (f"; {sum(s['excluded_matching_target_test'] for s in report['sources'].values())} "
-                     f"matching the test sets of {', '.join(spec.exclude_tasks)} excluded"
+                     f"matching the test sets of {', '.join(_named(spec))} excluded"
                      if spec.exclude_tasks else ""))
     return [structures[k] for k in np.flatnonzero(keep)], targets[keep], ids, report
 
 
+def _named(spec: PretrainSpec) -> list[str]:
+    folds = dict(spec.exclude_folds)
+    return [name + (f" (fold {folds[name]})" if name in folds else "") for name in spec.exclude_tasks]
+
+
+def _assert_no_leak(chosen: dict, excluded_refs: dict) -> None:
+    """The drawn set, re-matched as a whole against the excluded test structures: the per-block removal above
+    must have left nothing (a guard against a wrong draw or merge, not a second filter)."""
+    from bench.leakage import LeakageError
+    from tasks.cleaning import matches
+
+    leaked = matches(chosen, excluded_refs)
+    if leaked:
+        shown = ", ".join(f"{c} ~ {r}" for c, r in list(leaked.items())[:5])
+        raise LeakageError(f"{len(leaked)} pre-training structures match excluded test structures after "
+                           f"collection ({shown}); refusing to pre-train")
+
+
 def cache_key(spec: PretrainSpec, data_dir: Path) -> str:
+    from bench.leakage import excluded_tests, exclusion_summary
     from tasks import get_task
 
     hashes = {name: get_task(name).data_hash(data_dir) for name in spec.sources}
     for name in spec.exclude_tasks:
         hashes["exclude:" + name] = get_task(name).data_hash(data_dir)
+    # the excluded test ids themselves, not only the files they come from: a fold, or a changed split
+    # protocol, changes which structures are left out while the data hashes stay the same
+    exclusion = {name: {"fold": e["fold"], "test_ids_sha256": e["test_ids_sha256"]} for name, e in
+                 exclusion_summary(excluded_tests(spec.exclude_tasks, spec.exclude_folds, data_dir)).items()}
     budget = get_budget(spec.budget).as_dict()
-    blob = json.dumps({"spec": asdict(spec), "hashes": hashes, "budget": budget, "graph": GRAPH_VERSION,
-                       "version": PRETRAIN_VERSION}, sort_keys=True, default=str)
+    blob = json.dumps({"spec": asdict(spec), "hashes": hashes, "exclusion": exclusion, "budget": budget,
+                       "graph": GRAPH_VERSION, "version": PRETRAIN_VERSION}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -25,6 +25,7 @@ from bench.checkpoint import save_model
 from bench.dataset import load_splits, target_stats
 from bench.graphs.build import GraphParams
 from bench.graphs.cache import GraphCache
+from bench.leakage import check_disjoint, twin_flags
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
@@ -61,8 +62,10 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
 
     ``overrides`` (hyper-parameter tuning): ``ft_mode``; ``weighting`` (mpt pre-training); any TrainConfig
     field (lr, weight_decay, batch_size, epochs, ...); any backbone argument (hidden_features, alignn_layers...).
+    ``pretrain["allow_target_source"]``: accept a source of the target's own property (refused otherwise); it
+    stays in the config (so in the run key) only when set.
     """
-    from bench.strategies import mpt_sources, resolve_source
+    from bench.strategies import check_target_source, mpt_sources, resolve_source
 
     b = get_budget(budget)
     pretrain = dict(pretrain or {})
@@ -70,14 +73,17 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     ft_mode = overrides.pop("ft_mode", ft_mode)
     if "weighting" in overrides:
         pretrain["weighting"] = overrides.pop("weighting")
+    allow = {"allow_target_source": True} if pretrain.get("allow_target_source") else {}
     if strategy == "scratch":
         pretrain, ft_mode = {}, "all"
     elif strategy == "ptft":
-        pretrain = {"source": resolve_source(pretrain.get("source") or "fe", task),
-                    "pt_size": pretrain.get("pt_size") or 941}
+        source = resolve_source(pretrain.get("source") or "fe", task)
+        check_target_source(task, [pretrain.get("source") or "fe"], [source], bool(allow))
+        pretrain = {"source": source, "pt_size": pretrain.get("pt_size") or 941} | allow
     elif strategy == "mpt":
-        pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"))),
-                    "pt_size": pretrain.get("pt_size") or 941, "weighting": pretrain.get("weighting") or "equal"}
+        pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"), bool(allow))),
+                    "pt_size": pretrain.get("pt_size") or 941,
+                    "weighting": pretrain.get("weighting") or "equal"} | allow
     backbone_config = _backbone_defaults(backbone) | b.backbone
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
@@ -188,6 +194,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
     t0 = time.time()
     splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed, **config["split"])
+    check_disjoint({k: v.ids for k, v in splits.items()}, task)
     console.print(f"Data: train {len(splits['train'])} · val {len(splits['val'])} · test {len(splits['test'])} "
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
@@ -270,6 +277,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
               "strategy_info": strategy_info, "n_parameters": n_params,
               "best_val_mae": state.best_val_mae, "val_mae": val_mae, "best_epoch": state.best_epoch,
               "epochs_run": state.epoch, "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
+              "leakage": twin_flags(task, {k: v.ids for k, v in splits.items()}, data_dir),
               "task_info": {"target": task_obj.target, "units": task_obj.units, "main_metric": task_obj.main_metric,
                             "family": task_obj.family},
               "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},

@@ -41,28 +41,64 @@ def resolve_source(name: str, target: str | None = None) -> str:
 
 
 def same_property(a: str, b: str) -> bool:
+    """Whether two tasks label the same property: the same task, or a shared property code (``pt_aliases``),
+    which is how a physical task and its devi2024 copy are tied (piezo ~ devi2024-pz, log-gvrh ~ devi2024-gv)."""
     from tasks import get_task
 
     ta, tb = get_task(a), get_task(b)
     return a == b or bool(set(ta.pt_aliases) & set(tb.pt_aliases))
 
 
-def mpt_sources(target: str, requested: list[str] | None = None) -> tuple[str, ...]:
-    """The MPT source set for ``target``, never containing the target's own property (leave-target-out)."""
+TARGET_SOURCE_LABEL = "trunk saw the target's property"
+
+
+def check_target_source(target: str, requested: list[str], resolved: list[str], allow: bool) -> None:
+    """Refuse a pre-training source that labels the target's own property (unless ``allow``): pre-training on
+    it trains the trunk on labelled target structures, so an FT subset no longer says how much target data
+    the model saw (``--ft-size 10`` on piezo with ``--pt-source pz`` would see ~840)."""
+    if allow:
+        return
+    same = [(r, s) for r, s in zip(requested, resolved) if same_property(s, target)]
+    if same:
+        which = ", ".join(f"{r!r} (-> {s})" if r != s else repr(s) for r, s in same)
+        raise ValueError(f"pre-training source {which} is the target's own property ({target}): the trunk would "
+                         f"be trained on labelled {target} structures (only the test set is left out), so the "
+                         f"fine-tuning size would not be the amount of target data the model saw. Choose another "
+                         f"source, or pass --allow-target-source to run it anyway (the record and the "
+                         f"leaderboard then mark it \"{TARGET_SOURCE_LABEL}\")")
+
+
+def mpt_sources(target: str, requested: list[str] | None = None, allow_target: bool = False) -> tuple[str, ...]:
+    """The MPT source set for ``target``. Default sets never contain the target's own property
+    (leave-target-out); an explicitly requested source of that property is refused unless ``allow_target``."""
     from tasks import all_tasks, get_task
 
     if requested:
         sources = [resolve_source(s, target) for s in requested]
-    elif get_task(target).mpt_sources:
-        sources = list(get_task(target).mpt_sources)
+        check_target_source(target, list(requested), sources, allow_target)
+        kept = tuple(dict.fromkeys(sources))
     else:
-        family = get_task(target).family
-        sources = [t.name for t in all_tasks().values() if "pt_source" in t.role and t.family == family]
-    kept = tuple(s for s in sources if not same_property(s, target))
-    if len(kept) < 2:
-        raise ValueError(f"multi-property pre-training for {target} needs at least two sources other than the "
-                         f"target's property; got {', '.join(kept) or 'none'}")
+        if get_task(target).mpt_sources:
+            sources = list(get_task(target).mpt_sources)
+        else:
+            family = get_task(target).family
+            sources = [t.name for t in all_tasks().values() if "pt_source" in t.role and t.family == family]
+        kept = tuple(s for s in sources if not same_property(s, target))
+    if len(kept) < 2 or (not allow_target and any(same_property(s, target) for s in kept)):
+        raise ValueError(f"multi-property pre-training for {target} needs at least two sources"
+                         + ("" if allow_target else " other than the target's property")
+                         + f"; got {', '.join(kept) or 'none'}")
     return kept
+
+
+def pretrained_properties(config: dict) -> list[str]:
+    """The source tasks (one property each) a run's trunk was pre-trained on; empty for scratch."""
+    pt = config.get("pretrain") or {}
+    return [pt["source"]] if pt.get("source") else list(pt.get("sources") or [])
+
+
+def saw_target_property(config: dict) -> bool:
+    return any(same_property(s, config["task"]) for s in pretrained_properties(config))
 
 
 def excluded_tests(target: str) -> tuple[str, ...]:
@@ -86,7 +122,21 @@ def _fresh(config: dict):
 
 
 def _scratch(config, console, device, tracking_uri):
-    return _fresh(config), {}
+    return _fresh(config), _trunk_info(config)
+
+
+def _trunk_info(config: dict, card: dict | None = None) -> dict:
+    """What every record says about its trunk: the properties it saw, whether one is the target's own, and
+    which test structures its pre-training left out."""
+    info = {"pretrained_properties": pretrained_properties(config),
+            "trunk_saw_target_property": saw_target_property(config)}
+    if card is not None:
+        exclusion = card["data"].get("exclusion") or {}
+        info["pretrained_key"] = card["key"]
+        info["pretrained_exclusion"] = {"tasks": sorted(exclusion.get("tasks") or {}),
+                                        "fold": config["split"].get("fold"),
+                                        "n_excluded": exclusion.get("n_excluded")}
+    return info
 
 
 def _spec(config: dict, sources: tuple[str, ...]):
@@ -95,16 +145,28 @@ def _spec(config: dict, sources: tuple[str, ...]):
     pt = config["pretrain"]
     return PretrainSpec(sources=sources, pt_size=pt["pt_size"], budget=config["budget"], seed=config["seed"],
                         backbone=config["backbone"], backbone_config=config["backbone_config"],
-                        exclude_tasks=excluded_tests(config["task"]), weighting=pt.get("weighting", "equal"))
+                        exclude_tasks=excluded_tests(config["task"]), weighting=pt.get("weighting", "equal"),
+                        # the run's own test set follows its protocol: a fold's test set, else the fixed one
+                        exclude_folds=((config["task"], fold),) if (fold := config["split"].get("fold")) is not None
+                        else ())
+
+
+def _pretrained(config: dict, sources: tuple[str, ...], console, device, tracking_uri):
+    from bench import paths
+    from bench.leakage import check_trunk_covers_run
+    from bench.pretrain import pretrained_model
+
+    model, card = pretrained_model(_spec(config, sources), console, device, tracking_uri)
+    check_trunk_covers_run(card, config, paths.data_dir())
+    return model, card
 
 
 def _ptft(config, console, device, tracking_uri):
     from bench.finetune import apply_mode
-    from bench.pretrain import pretrained_model
 
-    model, card = pretrained_model(_spec(config, (config["pretrain"]["source"],)), console, device, tracking_uri)
+    model, card = _pretrained(config, (config["pretrain"]["source"],), console, device, tracking_uri)
     counts = apply_mode(model, config["ft_mode"])
-    return model, {"pretrained_key": card["key"], "pretrained_sources": config["pretrain"]["source"], **counts}
+    return model, {**_trunk_info(config, card), "pretrained_sources": config["pretrain"]["source"], **counts}
 
 
 def _mpt(config, console, device, tracking_uri):
@@ -113,14 +175,13 @@ def _mpt(config, console, device, tracking_uri):
     from backbones.heads import MLPHead
     from bench.finetune import apply_mode
     from bench.model import PropertyModel
-    from bench.pretrain import pretrained_model
 
     sources = tuple(config["pretrain"]["sources"])
-    pretrained, card = pretrained_model(_spec(config, sources), console, device, tracking_uri)
+    pretrained, card = _pretrained(config, sources, console, device, tracking_uri)
     torch.manual_seed(config["seed"])
     model = PropertyModel(pretrained.backbone, MLPHead(pretrained.backbone.embedding_dim, 1), config["backbone"])
     counts = apply_mode(model, config["ft_mode"])
-    return model, {"pretrained_key": card["key"], "pretrained_sources": ",".join(sources), **counts}
+    return model, {**_trunk_info(config, card), "pretrained_sources": ",".join(sources), **counts}
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from leaderboard.leakage import TARGET_LABEL, TWIN_LABEL, TwinCheck, check_twins, saw_target_property
 from leaderboard.records import Run, load_records
 from leaderboard.reference import CITATION, COLUMN_OF_METRIC, SHIPPED, TARGET_TASKS, PaperRow, load_reference
 
@@ -140,6 +141,9 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
     if mode != "all":
         label += f" · {mode}"
         desc += f" (mode {mode})"
+    if strategy in ("ptft", "mpt") and saw_target_property(run):
+        label += f" · {TARGET_LABEL}"
+        desc += "; the trunk was pre-trained on a source of the target's own property (--allow-target-source)"
     key = (STRATEGY_ORDER.get(strategy, 9), strategy, label, run.backbone, run.budget, settings_fingerprint(run))
     return key, label, desc, source
 
@@ -408,6 +412,8 @@ table.board td.num .sd { display: block; font-size: 0.85em; color: #556; }
 table.board td.num sup { color: #99a; margin-left: 2px; font-size: 0.72em; }
 table.board td.best { background: #d4f2d9; font-weight: 700; }
 table.board td.best::before { content: "★ "; color: #1b7f3b; font-weight: 400; }
+table.board td .twin { color: #b3261e; font-weight: 700; }
+p.leak { background: #fdecea; border-left: 4px solid #b3261e; padding: 6px 10px; }
 table.board tbody.reference tr { background: #f7f7fa; color: #555; font-style: italic; }
 table.board tbody.reference tr:first-child td { border-top: 3px double #99a; }
 table.board tbody.reference td:first-child { border-left: 4px solid #b9bfcc; }
@@ -494,7 +500,7 @@ def _fmt_seconds(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def _cell(row: Row, size, best: float | None) -> str:
+def _cell(row: Row, size, best: float | None, twins: TwinCheck | None = None) -> str:
     vals = row.values.get(size)
     if not vals:
         return '<td class="num empty" data-sort="">—</td>'
@@ -502,6 +508,12 @@ def _cell(row: Row, size, best: float | None) -> str:
     text = esc(_fmt(mean)) + (f' <span class="sd">± {esc(_fmt(std, 2))}<sup>n={n}</sup></span>'
                               if math.isfinite(std) else f'<span class="sd"><sup>n={n}</sup></span>')
     title = f"{n} trial{'s' * (n > 1)}: " + ", ".join(_fmt(v) for v in vals)
+    leaked = [r for r in row.runs.get(size, []) if twins is not None and twins.is_flagged(r)]
+    if leaked:
+        pairs = sorted({f"{p} (pool) ~ {t} (test)" for r in leaked for p, t in twins.pairs(r)})
+        text += f' <span class="twin" title="{esc(TWIN_LABEL)}">⚠ {len(leaked)}/{n}</span>'
+        title += f"; {len(leaked)} of {n} {TWIN_LABEL} (trial {', '.join(str(r.trial) for r in leaked)}: " \
+                 f"{', '.join(pairs)})"
     classes = "num"
     if best is not None and row.paper is None and math.isfinite(mean) and mean == best:
         classes += " best"
@@ -559,10 +571,10 @@ def _metadata(row: Row) -> str:
             f"</details></td>")
 
 
-def render_task_page(board: TaskBoard, images: dict[str, str | None]) -> str:
-    sizes = board.sizes
-    metric = METRIC_LABELS.get(board.main_metric, board.main_metric)
-    hib = higher_is_better(board.main_metric)
+def _table(board: TaskBoard, table_id: str, twins: TwinCheck | None = None, sizes: list | None = None,
+           paper_rows: list[Row] | None = None, empty: str = "") -> str:
+    sizes = board.sizes if sizes is None else sizes
+    paper_rows = board.paper_rows if paper_rows is None else paper_rows
     best = {s: board.best(s) for s in sizes}
     head = ["Backbone", "Strategy", "Budget"] + [f"N = {size_label(s)}" for s in sizes] + ["Runs &amp; metadata"]
     thead = "<thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead>"
@@ -570,17 +582,43 @@ def render_task_page(board: TaskBoard, images: dict[str, str | None]) -> str:
     def tr(row: Row, cls: str) -> str:
         cells = [f"<td>{esc(row.backbone)}</td>", f'<td class="label" title="{esc(row.description)}">'
                  f"{esc(row.label)}</td>", f"<td>{esc(row.budget)}</td>"]
-        cells += [_cell(row, s, best[s]) for s in sizes]
+        cells += [_cell(row, s, best.get(s), twins) for s in sizes]
         cells.append(_metadata(row))
         return f'<tr class="{cls}">' + "".join(cells) + "</tr>"
 
     ours = "".join(tr(r, "run") for r in board.rows)
     if not board.rows:
-        ours = (f'<tr class="run none"><td colspan="{len(head)}">No result records for this task yet '
-                f"(<code>bench sweep --task {esc(board.name)} --export</code> adds them).</td></tr>")
-    ref = "".join(tr(r, "paper") for r in board.paper_rows)
-    table = (f'<table class="board sortable" id="leaderboard">{thead}<tbody class="ours">{ours}</tbody>'
-             + (f'<tbody class="reference">{ref}</tbody>' if ref else "") + "</table>")
+        ours = (f'<tr class="run none"><td colspan="{len(head)}">' + (empty or
+                f"No result records for this task yet (<code>bench sweep --task {esc(board.name)} --export</code> "
+                f"adds them).") + "</td></tr>")
+    ref = "".join(tr(r, "paper") for r in paper_rows)
+    return (f'<table class="board sortable" id="{table_id}">{thead}<tbody class="ours">{ours}</tbody>'
+            + (f'<tbody class="reference">{ref}</tbody>' if ref else "") + "</table>")
+
+
+def _without_twins(board: TaskBoard, twins: TwinCheck) -> str:
+    """The second table of a task page: the same rows without the runs trained on a test twin."""
+    runs = [r for row in board.rows for r in row.all_runs]
+    left_out = [r for r in runs if twins.is_flagged(r)]
+    if not left_out:
+        return ""
+    kept = group_runs([r for r in runs if not twins.is_flagged(r)]).get(board.name) or TaskBoard(board.name)
+    kept.main_metric = board.main_metric
+    pairs = sorted({f"{p} (pool) ~ {t} (test)" for r in left_out for p, t in twins.pairs(r)})
+    return (f'<h2 id="without-twins">Excluding runs {esc(TWIN_LABEL)}</h2>'
+            f'<p class="leak">{len(left_out)} of {len(runs)} runs trained on a structure that is the same material '
+            f"as one of their test structures ({esc(', '.join(pairs))}; see <code>bench tasks show "
+            f"{esc(board.name)}</code>). They are marked ⚠ above and left out of this table; the split itself is "
+            f"the source's, kept as published.</p>"
+            + _table(kept, "leaderboard-without-twins", sizes=board.sizes, paper_rows=[],
+                     empty="Every run of this task trained on a test twin."))
+
+
+def render_task_page(board: TaskBoard, images: dict[str, str | None], twins: TwinCheck | None = None) -> str:
+    metric = METRIC_LABELS.get(board.main_metric, board.main_metric)
+    hib = higher_is_better(board.main_metric)
+    table = _table(board, "leaderboard", twins)
+    second = _without_twins(board, twins) if twins is not None else ""
     unit = f" (units: {esc(board.units)})" if board.main_metric in ("mae", "rmse") and board.units else ""
     notes = [f"Cells: mean ± standard deviation over trials of the test {esc(metric)}{unit} "
              f"({'higher' if hib else 'lower'} is better); hover a cell for the individual trials. "
@@ -605,9 +643,13 @@ def render_task_page(board: TaskBoard, images: dict[str, str | None]) -> str:
                                   f"main metric <b>{esc(metric)}</b> ({'higher' if hib else 'lower'} is better)",
                                   f"family {esc(board.family)}" if board.family else "",
                                   f"{board.n_runs} run{'s' * (board.n_runs != 1)}"] if x)
+    if twins is not None and board.name in twins.status:
+        notes.append(f"Test-twin check: {esc(twins.status[board.name])}."
+                     + (' ⚠ k/n: k of the cell\'s n runs trained on a test twin (<a href="#without-twins">table '
+                        "without them</a>)." if second else ""))
     body = (f'<nav><a href="index.html">← all tasks</a></nav>\n<h1>{esc(board.name)}</h1>\n'
             f'<p class="meta">{info}</p>\n{table}\n'
-            + "".join(f'<p class="caption">{n}</p>' for n in notes) + "\n" + "\n".join(figs))
+            + "".join(f'<p class="caption">{n}</p>' for n in notes) + "\n" + second + "\n" + "\n".join(figs))
     return _page(f"{board.name} · tl-bench leaderboard", body)
 
 
@@ -622,7 +664,7 @@ def _shown_path(path: Path) -> str:
 
 
 def render_index(boards: dict[str, TaskBoard], n_records: int, results_dir: Path, reference_csv: Path | None,
-                 heatmaps: list[tuple[str, str, str]]) -> str:
+                 heatmaps: list[tuple[str, str, str]], twins: TwinCheck | None = None) -> str:
     rows = []
     for name in sorted(boards):
         b = boards[name]
@@ -655,7 +697,11 @@ def render_index(boards: dict[str, TaskBoard], n_records: int, results_dir: Path
     ref = f"<code>{esc(_shown_path(reference_csv))}</code>" if reference_csv else "none"
     body = (f"<h1>tl-bench leaderboard</h1>\n<p class=\"meta\">Transfer learning of materials properties with "
             f"graph neural networks. Built from {n_records} result record{'s' * (n_records != 1)} in "
-            f"<code>{esc(_shown_path(results_dir))}</code>; paper reference: {ref}.</p>\n{table}\n{figs}")
+            f"<code>{esc(_shown_path(results_dir))}</code>; paper reference: {ref}.</p>\n"
+            + (f'<p class="leak">{len(twins.flagged)} run{"s" * (len(twins.flagged) != 1)} {esc(TWIN_LABEL)} (a '
+               "training structure that is the same material as one of its test structures): marked ⚠ on the task "
+               "pages, each of which also shows its table without them.</p>\n" if twins and twins.flagged else "")
+            + f"{table}\n{figs}")
     return _page("tl-bench leaderboard", body)
 
 
@@ -685,6 +731,7 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
     file) before anything is written."""
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     runs = load_records(results_dir)
+    twins = check_twins(runs)
     boards = group_runs(runs)
     reference = load_reference(reference_csv) if reference_csv else {}
     add_reference(boards, reference)
@@ -703,7 +750,7 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
             images.append(path)
             refs["parity"] = f"img/{path.name}"
         page = out_dir / f"{board.slug}.html"
-        page.write_text(render_task_page(board, refs), encoding="utf-8")
+        page.write_text(render_task_page(board, refs, twins), encoding="utf-8")
         pages.append(page)
     heatmaps = []
     combos = Counter((r.backbone, r.budget) for r in runs)
@@ -729,5 +776,5 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
                          "800 fine-tuning structures (main study, PT-941 → FT, fine-tuning all layers), and on the "
                          "full 2D band-gap training set (one run each; pre-trained on the full source sets)."))
     index = out_dir / "index.html"
-    index.write_text(render_index(boards, len(runs), results_dir, reference_csv, heatmaps), encoding="utf-8")
+    index.write_text(render_index(boards, len(runs), results_dir, reference_csv, heatmaps, twins), encoding="utf-8")
     return BuildReport(index, pages, images, len(runs), sorted(boards))

@@ -15,12 +15,14 @@ import numpy as np
 from tasks.base import Task
 
 _SHOW_IDS = 5
+_SHOW_TWINS = 10
 AUDIT_LIMIT = 5000  # records: larger tasks are not audited when their card is printed
 _WIDTH = 100
 
 
 def render_card(task: Task, data_dir: Path) -> str:
     from tasks.cleaning import audit, category
+    from tasks.twins import find_twins
 
     data = task.load(data_dir)
     cleans = bool(getattr(task.loader, "cleans", False))
@@ -28,6 +30,7 @@ def render_card(task: Task, data_dir: Path) -> str:
     values = np.array([r.target for r in data.records.values()], dtype=float)
     transform = task.target_transform
 
+    twins = find_twins(task, data_dir)
     lines = [f"# {task.name}", *_wrap(task.description), ""]
     lines += _fields([
         ("source", task.citation or "(no citation given)"),
@@ -61,19 +64,56 @@ def render_card(task: Task, data_dir: Path) -> str:
             lines += ["  dropped by the loader:"] + _dropped(data.dropped, category)
         if len(data) <= AUDIT_LIMIT:
             found = audit(data, task.name)
+            pairs = set(twins.pairs) if twins else set()
+            # a pool/test pair is leakage, reported on its own below, not one more duplicate
+            as_twins = [(rid, why) for rid, why in found if _twin_pair(rid, why) & pairs]
+            found = [f for f in found if f not in as_twins]
             lines += _wrap("this task's loader does not check structures or de-duplicate; an audit with "
-                           "tasks.cleaning finds " + (f"{len(found)} entries it would drop (not removed):" if found
-                                                      else "nothing to drop"), indent="  ")
+                           "tasks.cleaning finds " + (f"{len(found)} entries it would drop (not removed)" if found
+                                                      else "nothing to drop")
+                           + (f"; {len(as_twins)} more {'are test twins' if len(as_twins) > 1 else 'is a test twin'}"
+                              ", listed under leakage" if as_twins else "")
+                           + (":" if found else ""), indent="  ")
             lines += _dropped(found, category)
         else:
             lines += _wrap(f"this task's loader does not check structures or de-duplicate; no audit on a card for "
                            f"more than {AUDIT_LIMIT} records (run tasks.cleaning.audit)", indent="  ")
+    lines += ["", "leakage (test twins):"] + _twin_lines(twins, data)
     if data.groups:
         lines += ["", "groups (from the source):"]
         lines += [f"  {name}: {len(ids)} records" for name, ids in data.groups.items()]
     if getattr(task, "notes", ""):
         lines += ["", "notes:"] + _wrap(task.notes, indent="  ")
     return "\n".join(lines)
+
+
+def _twin_pair(rid: str, reason: str) -> set[tuple[str, str]]:
+    """Both orders of the (dropped id, kept id) pair an audit reason names ("same structure as X (...")."""
+    kept = reason.split("same structure as ", 1)[1].split(" (", 1)[0] if "same structure as " in reason else None
+    return {(rid, kept), (kept, rid)} if kept else set()
+
+
+def _twin_lines(twins, data) -> list[str]:
+    if twins is None:
+        return _wrap("not applicable: this protocol's held-out test set is part of the pre-training pool by "
+                     "design (see the split)", indent="  ")
+    unparsed = f" ({twins.unparsed} unparsable structures not compared)" if twins.unparsed else ""
+    if not twins.pairs:
+        return [f"  none: no pool structure matches a test structure{unparsed}"]
+    many = len(twins.pairs) > 1
+    out = _wrap(f"{len(twins.pairs)} pool structure{'s match' if many else ' matches'} a test structure "
+                f"(StructureMatcher, as cleaning){unparsed}. The split is kept as the source gives it; a run "
+                "whose train/validation ids hold one has seen its test partner, and the leaderboard flags it:",
+                indent="  ")
+    groups = {g: set(ids) for g, ids in data.groups.items() if g not in ("pool", "test")}
+    for pool_id, test_id in twins.pairs[:_SHOW_TWINS]:
+        inside = [g for g, ids in groups.items() if pool_id in ids]
+        out += _wrap(f"{pool_id} (pool) <-> {test_id} (test)"
+                     + (f"; {pool_id} is in {len(inside)} subsets: {', '.join(inside[:8])}"
+                        + (", …" if len(inside) > 8 else "") if inside else ""), indent="    ")
+    if len(twins.pairs) > _SHOW_TWINS:
+        out.append(f"    … and {len(twins.pairs) - _SHOW_TWINS} more pairs")
+    return out
 
 
 def _fields(pairs) -> list[str]:

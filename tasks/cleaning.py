@@ -233,6 +233,21 @@ def matches(candidates: Mapping[Hashable, Structure], reference: Mapping[Hashabl
     return found
 
 
+def match_pairs(candidates: Mapping[Hashable, Structure], reference: Mapping[Hashable, Structure]) -> list[tuple]:
+    """Every ``(candidate id, reference id, how)`` of a candidate and a reference structure that are the same
+    (one candidate may match several references), in candidate order."""
+    ref_by_comp: dict[str, list[tuple[Hashable, _Entry]]] = defaultdict(list)
+    for rid, s in reference.items():
+        ref_by_comp[composition_key(s)].append((rid, _Entry(s)))
+    found = []
+    for cid, s in candidates.items():
+        refs = ref_by_comp.get(composition_key(s))
+        if refs:
+            entry = _Entry(s)
+            found += [(cid, rid, how) for rid, ref in refs if (how := _same(entry, ref))]
+    return found
+
+
 def matching_ids(candidates: Mapping[Hashable, Structure], reference: Mapping[Hashable, Structure]) -> set:
     """Ids of the candidate structures that match any reference structure (leakage: a pre-training source's
     structures that are also in the target's test set)."""

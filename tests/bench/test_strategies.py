@@ -28,7 +28,9 @@ def test_leave_target_out_source_sets():
         assert len(sources) >= 2
         assert not any(same_property(s, target) for s in sources), (target, sources)
     assert "devi2024-pz" not in mpt_sources("piezo")  # the same property in another family is still the target
-    assert set(mpt_sources("devi2024-pz", ["fe", "bg", "pz"])) == {"devi2024-fe", "devi2024-bg"}
+    assert set(mpt_sources("devi2024-pz", ["fe", "bg"])) == {"devi2024-fe", "devi2024-bg"}
+    with pytest.raises(ValueError, match="target's own property"):  # asked for explicitly: refused, not dropped
+        mpt_sources("devi2024-pz", ["fe", "bg", "pz"])
 
 
 def test_one_trunk_serves_a_family(data_dir):

@@ -1,0 +1,74 @@
+"""Leakage flags on the leaderboard: runs trained on a test twin (computed from committed records' split ids at
+build time, records untouched) and runs whose trunk saw the target's property."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from leaderboard.build import DEFAULT_RESULTS, build_site, group_runs
+from leaderboard.leakage import check_twins
+from leaderboard.records import load_records
+
+PZ = "devi2024-pz"
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    for path in DEFAULT_RESULTS.glob("*.json"):
+        shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def test_committed_records_trained_on_pz_365_are_flagged(committed, data_dir):
+    """pz-365 (pool twin of test pz-367) is in the paper's FT-800 subsets of trials 1 and 2, not 3."""
+    runs = load_records(committed)
+    check = check_twins(runs, data_dir)
+    flagged = sorted(Path(p).name for p in check.flagged)
+    expected = sorted(r.path.name for r in runs if r.task == PZ and r.trial in (1, 2))
+    assert flagged == expected and len(flagged) == 8
+    assert all(check.flagged[str(committed / n)] == [("pz-365", "pz-367")] for n in flagged)
+    assert check.status[PZ] == "checked against 1 pool/test twin pair"
+    assert check.status["devi2024-dc"] == "checked against 0 pool/test twin pairs"
+
+
+def test_site_marks_them_and_shows_a_table_without_them(committed, tmp_path, data_dir):
+    before = {p.name: p.read_bytes() for p in committed.glob("*.json")}
+    build_site(committed, tmp_path / "site", None)
+    assert {p.name: p.read_bytes() for p in committed.glob("*.json")} == before  # records are not rewritten
+    pz = (tmp_path / "site" / f"{PZ}.html").read_text()
+    assert pz.count('class="twin"') == 4  # the N=800 cell of each of the four rows: 2 of 3 runs
+    assert "⚠ 2/3" in pz and "pz-365 (pool) ~ pz-367 (test)" in pz
+    assert 'id="leaderboard-without-twins"' in pz and "Excluding runs trained on a test twin" in pz
+    second = pz.split('id="leaderboard-without-twins"', 1)[1].split("</table>", 1)[0]
+    assert 'class="twin"' not in second and second.count("<sup>n=1</sup>") == 4
+    dc = (tmp_path / "site" / "devi2024-dc.html").read_text()
+    assert "without-twins" not in dc and 'class="twin"' not in dc
+    assert "8 runs trained on a test twin" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_a_record_may_carry_the_flag_itself(committed, tmp_path, data_dir):
+    record = json.loads(next(committed.glob("devi2024-dc__scratch__*t1*.json")).read_text())
+    record["leakage"] = {"trained_on_test_twin": [["dc-1", "dc-2"]]}
+    record["config"]["task"] = "not-a-task"
+    record["run_key"] = "feedfeedfeed"
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    check = check_twins(load_records(tmp_path), data_dir)
+    assert check.flagged[str(tmp_path / "r.json")] == [("dc-1", "dc-2")]
+    assert check.status["not-a-task"].startswith("not checked")
+
+
+def test_trunk_that_saw_the_target_property_gets_its_own_labelled_row(committed, tmp_path):
+    src = next(committed.glob(f"{PZ}__ptft-devi2024-fe__*t1*.json"))
+    shutil.copyfile(src, tmp_path / src.name)
+    record = json.loads(src.read_text())
+    record["config"]["pretrain"] |= {"source": PZ, "allow_target_source": True}
+    record["run_key"] = "0123456789ab"
+    (tmp_path / "own.json").write_text(json.dumps(record))
+    rows = group_runs(load_records(tmp_path))[PZ].rows
+    labels = sorted(r.label for r in rows)
+    assert labels == ["ptft ← devi2024-fe (941)", f"ptft ← {PZ} (941) · trunk saw the target's property"]
