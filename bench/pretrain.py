@@ -163,18 +163,26 @@ def pretrained_model(spec: PretrainSpec, console: Console | None = None, device:
                      tracking_uri: str | None = None):
     """The pre-trained model for ``spec``: loaded from the cache, or trained and cached first.
     Returns ``(model, card)``."""
+    from bench.spec import check_pt_size
+
     console = console or Console(stderr=True)
+    check_pt_size(spec.pt_size)  # before any folder exists: a bad size must leave no partial entry
     data_dir = paths.data_dir()
     key = cache_key(spec, data_dir)
     folder = paths.cache_dir() / "pretrained" / key
     model_file, card_file = folder / "model.pt", folder / "card.json"
-    if model_file.exists() and card_file.exists():
-        card = json.loads(card_file.read_text())
-        console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
-                      f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
-        model, _, _ = load_model(model_file, device)
-        return model, card
-    return _train(spec, key, folder, console, device, tracking_uri)
+    from bench.locks import folder_lock, hold
+
+    # One process trains an entry; another that needs it meanwhile waits, then loads what the first cached.
+    lock = folder_lock(paths.cache_dir(), "pretrained", key)
+    with hold(lock, what=f"pre-training {key}", log=console.print):
+        if model_file.exists() and card_file.exists():
+            card = json.loads(card_file.read_text())
+            console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
+                          f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
+            model, _, _ = load_model(model_file, device)
+            return model, card
+        return _train(spec, key, folder, console, device, tracking_uri)
 
 
 def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device: str, tracking_uri: str | None):
@@ -218,6 +226,17 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     from bench.progress import TrainingProgress
 
     tracker = Tracker(tracking_uri)
+    try:
+        return _train_tracked(spec, key, folder, console, device, model, data, parts, cfg, tracker, t_start, budget)
+    except BaseException as err:  # never leave the MLflow run RUNNING: Ctrl-C -> KILLED, an error -> FAILED
+        tracker.end_on_error(err)
+        raise
+
+
+def _train_tracked(spec, key, folder, console, device, model, data, parts, cfg, tracker, t_start, budget):
+    from bench.progress import TrainingProgress
+    from bench.provenance import git_commit, hardware, package_versions
+
     folder.mkdir(parents=True, exist_ok=True)
     run_id_file = folder / "mlflow_run_id"
     run_id = tracker.start("pretraining", f"{'+'.join(spec.sources)}-{spec.budget}-seed{spec.seed}",
@@ -231,11 +250,7 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
                       on_epoch=lambda r: tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"},
                                                              step=r["epoch"]),
                       progress=TrainingProgress(console))
-    try:
-        state = trainer.fit(data["train"], data["val"])
-    except BaseException:
-        tracker.finish("KILLED")
-        raise
+    state = trainer.fit(data["train"], data["val"])
     wall = time.time() - t_start
     card = {
         "key": key, "spec": asdict(spec), "budget": budget.as_dict(),
