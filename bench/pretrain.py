@@ -227,16 +227,17 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
 
     tracker = Tracker(tracking_uri)
     try:
-        return _train_tracked(spec, key, folder, console, device, model, data, parts, cfg, tracker, t_start, budget)
+        return _train_tracked(spec, key, folder, console, device, model, data, parts, report, cfg, tracker, t_start)
     except BaseException as err:  # never leave the MLflow run RUNNING: Ctrl-C -> KILLED, an error -> FAILED
         tracker.end_on_error(err)
         raise
 
 
-def _train_tracked(spec, key, folder, console, device, model, data, parts, cfg, tracker, t_start, budget):
+def _train_tracked(spec, key, folder, console, device, model, data, parts, report, cfg, tracker, t_start):
     from bench.progress import TrainingProgress
     from bench.provenance import git_commit, hardware, package_versions
 
+    budget = get_budget(spec.budget)
     folder.mkdir(parents=True, exist_ok=True)
     run_id_file = folder / "mlflow_run_id"
     run_id = tracker.start("pretraining", f"{'+'.join(spec.sources)}-{spec.budget}-seed{spec.seed}",
