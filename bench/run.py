@@ -178,6 +178,8 @@ def run_benchmark(task: str | None = None, strategy: str = "scratch", budget: st
 
     console = console or Console(stderr=True)
     t_start = time.time()
+    if spec is not None and task is not None:
+        raise TypeError("run_benchmark takes a spec or the options (task, strategy, ...), not both")
     if spec is None:
         spec = RunSpec.from_options(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain,
                                     ft_mode, overrides)

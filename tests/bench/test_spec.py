@@ -85,6 +85,8 @@ def test_run_benchmark_validates_before_anything(isolated_home):
         run_benchmark("piezo", budget="smoke", epochs=0)
     with pytest.raises(SpecError, match="unknown pre-training option"):
         run_benchmark("piezo", "ptft", budget="smoke", pretrain={"size": 3})
+    with pytest.raises(TypeError, match="not both"):
+        run_benchmark("piezo", spec=RunSpec("piezo"))
     assert _nothing_made(isolated_home)
 
 
