@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,9 +18,45 @@ HEAVY = {"run", "predict", "pretrain", "sweep", "tune", "perf"}
 
 def _fail(message: str, code: int = 2) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+# Exit codes: 2 bad input (an option, a data file, a task too small), 3 busy (--no-wait and another process
+# holds the run), 130 interrupted (as a shell reports Ctrl-C).
+EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERRUPTED = 2, 3, 130
+
+
+@contextlib.contextmanager
+def _user_errors(resume_hint: bool = True):
+    """Errors of the user's input or situation become one line and an exit code, not a traceback; anything
+    else (a bug) keeps its traceback."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        _fail("interrupted" + ("; run the same command again to resume from the last checkpoint"
+                               if resume_hint else ""), EXIT_INTERRUPTED)
+    except Exception as err:
+        from bench.locks import LockBusy
+
+        if isinstance(err, LockBusy):
+            _fail(str(err), EXIT_BUSY)
+        if _is_user_error(err):
+            # a KeyError's str() is the repr of its message: show the message itself
+            _fail(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err), EXIT_BAD_INPUT)
+        raise
+
+
+def _is_user_error(err: Exception) -> bool:
+    from bench.dataset import DatasetError
+    from bench.structures import TargetError
+
+    # ValueError covers SpecError and DatasetError; a NonFiniteLossError (bench.train), whatever its base, is
+    # a property of the run's data and settings, not a bug
+    return (isinstance(err, (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError))
+            or type(err).__name__ == "NonFiniteLossError")
 
 
 @app.command()
@@ -47,46 +84,30 @@ def run(
                                          "this task, strategy and budget; or a JSON object, e.g. '{\"lr\": 0.003}'."),
     study: Optional[str] = typer.Option(None, "--study", help="--params best: study name (default TASK-STRATEGY-BUDGET)."),
     storage: Optional[str] = typer.Option(None, "--storage", help="--params best: Optuna storage (default as `bench tune`)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="If the same run is running elsewhere, say who runs it and "
+                                 "exit (code 3) instead of waiting for its result."),
 ) -> None:
     """Train on a task with a strategy; print test metrics; track the run in MLflow.
 
-    Re-running an interrupted command resumes it from its last checkpoint.
+    Re-running an interrupted command resumes it from its last checkpoint; an identical run already running
+    is waited for, and its result reported.
     """
     from rich.console import Console
     from rich.table import Table
 
-    from bench.budgets import BUDGETS
-    from bench.dataset import DatasetError
-    from bench.strategies import STRATEGIES
-    from tasks import all_tasks
-
-    if task not in all_tasks():
-        _fail(f"unknown task {task!r}; known tasks: {', '.join(sorted(all_tasks()))}")
-    if strategy not in STRATEGIES:
-        _fail(f"unknown strategy {strategy!r}; known strategies: {', '.join(STRATEGIES)}")
-    if budget not in BUDGETS:
-        _fail(f"unknown budget {budget!r}; known budgets: {', '.join(BUDGETS)}")
-    from bench.finetune import MODES
-
-    if ft_mode not in MODES:
-        _fail(f"unknown fine-tuning mode {ft_mode!r}; known modes: {', '.join(MODES)}")
-    pretrain = {"source": pt_source, "pt_size": _pt_size(pt_size),
-                "sources": mpt_sources.split(",") if mpt_sources else None,
-                "allow_target_source": allow_target_source}
-
-    from bench.run import run_benchmark
-    from bench.structures import TargetError
-
     console = Console(stderr=True)
-    try:
+    with _user_errors():
+        from bench.run import run_benchmark
+        from bench.spec import RunSpec, check_pt_size, check_strategy, check_task
         from bench.tune import resolve_params
 
-        overrides = resolve_params(params, task, strategy, budget, storage, study, console)
-        result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, epochs, fresh, console,
-                               ft_size=ft_size, trial=trial, fold=fold, pretrain=pretrain, ft_mode=ft_mode,
-                               overrides=overrides)
-    except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
-        _fail(str(err))
+        check_task(task), check_strategy(strategy)  # before --params best looks for a study of them
+        spec = RunSpec(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pt_source,
+                       tuple(mpt_sources.split(",")) if mpt_sources else None, check_pt_size(pt_size),
+                       ft_mode=ft_mode, allow_target_source=allow_target_source,
+                       overrides=resolve_params(params, task, strategy, budget, storage, study, console) or {})
+        result = run_benchmark(spec=spec, tracking_uri=tracking_uri, fresh=fresh, console=console,
+                               wait=not no_wait)
     table = Table(title=f"{task} · {strategy} · {budget} · seed {seed}: test metrics")
     for name in ("mae", "rmse", "r2", "mad_mae"):
         table.add_column(name.upper().replace("_", ":") if name != "r2" else "R²", justify="right")
@@ -136,12 +157,12 @@ def tasks_show(name: str = typer.Argument(..., help="Task name.")) -> None:
 
 
 def _pt_size(value: Optional[str]):
-    if value is None or value in ("all", "1000"):
-        return value
+    from bench.spec import SpecError, check_pt_size
+
     try:
-        return int(value)
-    except ValueError:
-        _fail(f"--pt-size must be a number, 1000 or all; got {value!r}")
+        return check_pt_size(value)
+    except SpecError as err:
+        _fail(str(err))
 
 
 @app.command()
@@ -164,23 +185,32 @@ def pretrain(
 
     from rich.console import Console
 
-    from bench.pretrain import PretrainSpec, pretrained_model
-    from bench.run import _backbone_defaults, resolve_device
-    from bench.budgets import get_budget
-    from bench.strategies import excluded_tests, resolve_source
+    with _user_errors():
+        from bench import spec as checks
+        from bench.budgets import get_budget
+        from bench.pretrain import PretrainSpec, pretrained_model
+        from bench.run import _backbone_defaults, resolve_device
+        from bench.strategies import excluded_tests
 
-    try:
-        names = [resolve_source(s, for_task) for s in (sources.split(",") if sources else [source] if source else [])]
-        if not names:
+        # every option first: nothing is loaded and no cache folder exists until all are valid
+        checks.check_choice("--strategy", strategy, ["ptft", "mpt"])
+        if for_task is not None:
+            checks.check_task(for_task)
+        given = sources.split(",") if sources else [source] if source else []
+        if not given:
             _fail("give --source S (ptft) or --sources A,B,C (mpt)")
-        if strategy == "mpt" and len(names) < 2:
+        if strategy == "mpt" and len(given) < 2:
             _fail("--strategy mpt needs at least two --sources")
-        spec = PretrainSpec(tuple(names), _pt_size(pt_size), budget, seed, "alignn",
+        if strategy == "ptft" and len(given) > 1:
+            _fail("--strategy ptft pre-trains on one --source; several --sources are --strategy mpt")
+        names = checks.check_sources("--sources" if sources else "--source", given, for_task)
+        size = checks.check_pt_size(pt_size)
+        checks.check_budget(budget), checks.check_int("--seed", seed, 0), checks.check_device(device)
+        checks.check_choice("--weighting", weighting, checks.WEIGHTINGS)
+        spec = PretrainSpec(names, size, budget, seed, "alignn",
                             _backbone_defaults("alignn") | get_budget(budget).backbone,
                             excluded_tests(for_task) if for_task else (), weighting)
         _, card = pretrained_model(spec, Console(stderr=True), resolve_device(device), tracking_uri)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        _fail(str(err))
     typer.echo(json.dumps({k: card[k] for k in ("key", "data", "metrics", "wall_seconds")}, indent=2, default=str))
 
 
@@ -212,24 +242,27 @@ def sweep(
     from bench.records import RESULTS_DIR
     from bench.sweep import grid, parse_trials, run_sweep, summarise
 
-    sizes = [None if s == "all" else int(s) for s in ft_sizes.split(",")]
-    cells = grid(strategies.split(","), sizes, parse_trials(trials), pt_sources.split(","),
-                 [_pt_size(s) for s in pt_sizes.split(",")] if pt_sizes else [None],
-                 mpt_sources.split(",") if mpt_sources else None)
-    for cell in cells if allow_target_source else ():
-        if cell.strategy != "scratch":
-            cell.pretrain = {**cell.pretrain, "allow_target_source": True}
     console = Console(stderr=True)
-    try:
-        from bench.run import resolve_config
+    with _user_errors():
+        from bench.spec import RunSpec, SpecError
 
-        # every pre-training variant is resolved (and a target-property source refused) before any run starts
-        for cell in {(c.strategy, repr(sorted(c.pretrain.items()))): c for c in cells}.values():
-            resolve_config(task, cell.strategy, budget, seed, "cpu", pretrain=cell.pretrain)
+        try:
+            sizes = [None if s == "all" else int(s) for s in ft_sizes.split(",")]
+            trial_list = parse_trials(trials)
+        except ValueError:
+            raise SpecError(f"--ft-sizes takes numbers or 'all' ({ft_sizes!r}), --trials e.g. 1-5 or 1,3 "
+                            f"({trials!r})") from None
+        cells = grid(strategies.split(","), sizes, trial_list, pt_sources.split(","),
+                     [_pt_size(s) for s in pt_sizes.split(",")] if pt_sizes else [None],
+                     mpt_sources.split(",") if mpt_sources else None)
+        for cell in cells if allow_target_source else ():
+            if cell.strategy != "scratch":
+                cell.pretrain = {**cell.pretrain, "allow_target_source": True}
+        for cell in cells:  # every cell's options before the first run starts
+            RunSpec.from_options(task, cell.strategy, budget, seed, device, epochs, cell.ft_size, cell.trial,
+                                 None, cell.pretrain, ft_mode if cell.strategy != "scratch" else "all")
         rows = run_sweep(task, cells, budget, seed, device, tracking_uri, ft_mode, console,
                          RESULTS_DIR if export else None, epochs)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        _fail(str(err))
     table = Table(title=f"{task}: test {metric} (mean ± std over trials; paired difference vs scratch)")
     for col in ("strategy", "FT size", "n", metric, "Δ vs scratch"):
         table.add_column(col, justify="right" if col != "strategy" else "left")

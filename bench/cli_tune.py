@@ -47,6 +47,9 @@ def tune(
     signal.signal(signal.SIGTERM, _terminate)
     console = Console(stderr=True)
     try:
+        from bench.spec import RunSpec
+
+        RunSpec(task, strategy, budget, seed, device)  # every option before the study is created or opened
         result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err

@@ -199,17 +199,25 @@ def pretrained_model(spec: PretrainSpec, console: Console | None = None, device:
                      tracking_uri: str | None = None):
     """The pre-trained model for ``spec``: loaded from the cache, or trained and cached first.
     Returns ``(model, card)``. A cached entry is verified first (``_load_cached``)."""
+    from bench.spec import check_pt_size
+
     console = console or Console(stderr=True)
+    check_pt_size(spec.pt_size)  # before any folder exists: a bad size must leave no partial entry
     data_dir = paths.data_dir()
     key = cache_key(spec, data_dir)
     folder = paths.cache_dir() / "pretrained" / key
-    loaded = _load_cached(key, folder, console, device)
-    if loaded is not None:
-        model, card = loaded
-        console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
-                      f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
-        return model, card
-    return _train(spec, key, folder, console, device, tracking_uri)
+    from bench.locks import folder_lock, hold
+
+    # One process trains an entry; another that needs it meanwhile waits, then loads what the first cached.
+    lock = folder_lock(paths.cache_dir(), "pretrained", key)
+    with hold(lock, what=f"pre-training {key}", log=console.print):
+        loaded = _load_cached(key, folder, console, device)
+        if loaded is not None:
+            model, card = loaded
+            console.print(f"Reusing pre-trained checkpoint {key} ({', '.join(spec.sources)}, "
+                          f"{card['data']['n_structures']} structures, val MAE {card['metrics']['best_val_mae']:.4g})")
+            return model, card
+        return _train(spec, key, folder, console, device, tracking_uri)
 
 
 def _load_cached(key: str, folder: Path, console: Console, device: str):
@@ -301,6 +309,18 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     from bench.progress import TrainingProgress
 
     tracker = Tracker(tracking_uri)
+    try:
+        return _train_tracked(spec, key, folder, console, device, model, data, parts, report, cfg, tracker, t_start)
+    except BaseException as err:  # never leave the MLflow run RUNNING: Ctrl-C -> KILLED, an error -> FAILED
+        tracker.end_on_error(err)
+        raise
+
+
+def _train_tracked(spec, key, folder, console, device, model, data, parts, report, cfg, tracker, t_start):
+    from bench.progress import TrainingProgress
+    from bench.provenance import git_commit, hardware, package_versions
+
+    budget = get_budget(spec.budget)
     folder.mkdir(parents=True, exist_ok=True)
     run_id_file = folder / "mlflow_run_id"
     run_id = tracker.start("pretraining", f"{'+'.join(spec.sources)}-{spec.budget}-seed{spec.seed}",
@@ -319,12 +339,8 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
         if not math.isfinite(state.best_val_mae):
             raise NonFiniteError(f"pre-training {key} ({', '.join(spec.sources)}) never reached a finite "
                                  f"validation MAE; nothing was cached")
-    except NonFiniteError as err:
+    except NonFiniteError as err:  # _train then ends the MLflow run FAILED
         tracker.set_tags({"error": str(err)})
-        tracker.finish("FAILED")
-        raise
-    except BaseException:
-        tracker.finish("KILLED")
         raise
     wall = time.time() - t_start
     card = {

@@ -29,6 +29,7 @@ from bench.leakage import check_disjoint, twin_flags
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
+from bench.spec import RunSpec
 from bench.strategies import get_strategy
 from bench.tracking import Tracker
 from bench.train import NonFiniteError, TrainConfig, Trainer, batches, masked_loss, predict
@@ -164,19 +165,57 @@ def plan_run(task: str, strategy: str = "scratch", budget: str = "quick", seed: 
     return RunPlan(config, key, workdir, data_hash)
 
 
-def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
+def run_benchmark(task: str | None = None, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
                   device: str = "auto", tracking_uri: str | None = None, epochs: int | None = None,
                   fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
                   trial: int = 1, fold: int | None = None, pretrain: dict | None = None,
                   ft_mode: str = "all", overrides: dict | None = None, on_epoch=None,
-                  extra_tags: dict | None = None) -> RunResult:
-    """``on_epoch(record)`` is called after each epoch (it may raise, e.g. optuna.TrialPruned: the MLflow run
-    then ends KILLED and the exception propagates); ``extra_tags`` are set on the MLflow run."""
+                  extra_tags: dict | None = None, *, spec: RunSpec | None = None, wait: bool = True) -> RunResult:
+    """One run, given as ``spec`` or as the keyword options ``RunSpec.from_options`` takes; every option is
+    validated (``SpecError``) before any data loads or folder is created.
+
+    ``on_epoch(record)`` is called after each epoch (it may raise, e.g. optuna.TrialPruned: the MLflow run
+    then ends KILLED and the exception propagates); ``extra_tags`` are set on the MLflow run. The MLflow run
+    never stays RUNNING: Ctrl-C ends it KILLED, an error FAILED.
+
+    One process at a time works in a run's folder: an identical run started meanwhile waits for it (``wait``;
+    it then reports the finished result) or raises ``LockBusy`` naming the holder (``wait=False``).
+    """
+    from bench.locks import folder_lock, hold
+
     console = console or Console(stderr=True)
     t_start = time.time()
+    if spec is not None and task is not None:
+        raise TypeError("run_benchmark takes a spec or the options (task, strategy, ...), not both")
+    if spec is None:
+        spec = RunSpec.from_options(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain,
+                                    ft_mode, overrides)
+    device = resolve_device(spec.device)
+    plan = plan_run(spec.task, spec.strategy, spec.budget, spec.seed, device, spec.epochs, spec.ft_size,
+                    spec.trial, spec.fold, spec.pretrain, spec.ft_mode, spec.overrides)
+    guard = _RunGuard()
+    try:
+        lock = folder_lock(paths.user_data_dir(), "run", plan.workdir.name)
+        with hold(lock, what=f"run {plan.workdir.name}", wait=wait, log=console.print):
+            return _run_planned(spec, plan, device, tracking_uri, fresh, console, on_epoch, extra_tags, t_start,
+                                guard)
+    except BaseException as err:
+        if guard.tracker is not None:
+            guard.tracker.end_on_error(err, stopped_by_caller=guard.stopped_by_caller)
+        raise
+
+
+@dataclass
+class _RunGuard:
+    """What an exception leaving a run must clean up: its MLflow run, once started."""
+    tracker: Any = None
+    stopped_by_caller: bool = False  # on_epoch raised: the caller stopped the run on purpose (KILLED)
+
+
+def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | None, fresh: bool,
+                 console: Console, on_epoch, extra_tags: dict | None, t_start: float, guard: _RunGuard) -> RunResult:
+    task, strategy, budget, seed, epochs = spec.task, spec.strategy, spec.budget, spec.seed, spec.epochs
     task_obj, strat, b = get_task(task), get_strategy(strategy), get_budget(budget)
-    device = resolve_device(device)
-    plan = plan_run(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain, ft_mode, overrides)
     config, key, workdir, data_hash = plan.config, plan.key, plan.workdir, plan.data_hash
     data_dir = paths.data_dir()
     if fresh and workdir.exists():
@@ -198,6 +237,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     console.print(f"Data: train {len(splits['train'])} · val {len(splits['val'])} · test {len(splits['test'])} "
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
+    check_split_sizes(task, splits)
 
     seed_everything(seed)
     model, strategy_info = strat.build(config, console, device, tracking_uri)
@@ -219,6 +259,7 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     run_id = tracker.start(task, f"{strategy}-{budget}{split_label(config['split'])}-seed{seed}",
                            run_id_file.read_text().strip() if run_id_file.exists() else None,
                            {k: str(v) for k, v in tags.items()})
+    guard.tracker = tracker
     run_id_file.write_text(run_id)
     if extra_tags:
         tracker.set_tags(extra_tags)
@@ -232,7 +273,11 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
     def epoch_end(r: dict) -> None:
         tracker.log_metrics({k: v for k, v in r.items() if k != "epoch"}, step=r["epoch"])
         if on_epoch:
-            on_epoch(r)
+            try:
+                on_epoch(r)
+            except BaseException:
+                guard.stopped_by_caller = True
+                raise
 
     trainer = Trainer(model, train_cfg, workdir, on_epoch=epoch_end, progress=TrainingProgress(console),
                       identity={"run_key": key})
@@ -246,12 +291,8 @@ def run_benchmark(task: str, strategy: str = "scratch", budget: str = "quick", s
             values = ", ".join(f"{k} {v}" for k, v in metrics.items())
             raise NonFiniteError(f"test {', '.join(bad)} not finite ({values}): the model's predictions are "
                                  f"unusable; the run is not recorded as finished")
-    except NonFiniteError as err:
+    except NonFiniteError as err:  # the run guard then ends the MLflow run FAILED
         tracker.set_tags({"error": str(err)})
-        tracker.finish("FAILED")
-        raise
-    except BaseException:
-        tracker.finish("KILLED")
         raise
     wall = time.time() - t_start
     val_mae = state.best_val_mae if train_cfg.select == "best" or not state.history else state.history[-1]["val_mae"]
@@ -313,6 +354,24 @@ def read_result(path: Path, key: str, console: Console) -> dict:
         raise ArtifactError(path, f"records non-finite test metrics ({', '.join(non_finite(metrics))}): not a "
                                   f"finished run", remedy)
     return res
+
+
+# The least a split part must hold for the run to mean something: a standard deviation to scale targets by,
+# an epoch to select on, a test set whose R² and MAD:MAE are defined.
+MIN_SPLIT = {"train": 2, "val": 1, "test": 2}
+
+
+def check_split_sizes(task: str, splits: dict) -> None:
+    """Refuse a split too small to train and evaluate on (before any MLflow run exists)."""
+    from bench.dataset import DatasetError
+
+    sizes = {name: len(part) for name, part in splits.items()}
+    short = [name for name, least in MIN_SPLIT.items() if sizes.get(name, 0) < least]
+    if short:
+        raise DatasetError(
+            f"task {task!r} is too small for its split: " + ", ".join(f"{k} {v}" for k, v in sizes.items())
+            + " structures; a run needs at least " + ", ".join(f"{v} {k}" for k, v in MIN_SPLIT.items())
+            + f" ({', '.join(short)} short); add structures to the task")
 
 
 def split_label(split: dict) -> str:

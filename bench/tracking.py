@@ -8,6 +8,9 @@ from typing import Any
 
 from bench.paths import default_tracking_uri
 
+# Stores this process has opened once already: only a store's first use needs the cross-process lock.
+_OPENED: set[str] = set()
+
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     out = {}
@@ -20,6 +23,21 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+def _open_client(mlflow, uri: str):
+    """An MLflow client; the first use of a sqlite store (which creates its tables) is serialised among
+    processes by a lock beside the database, so that two runs on a fresh home never race on table creation."""
+    if uri in _OPENED or not uri.startswith("sqlite:///"):
+        client = mlflow.MlflowClient(tracking_uri=uri)
+    else:
+        from bench.locks import first_use
+
+        with first_use(Path(uri[len("sqlite:///"):])):
+            client = mlflow.MlflowClient(tracking_uri=uri)  # constructing it opens the store
+            client.search_experiments(max_results=1)
+    _OPENED.add(uri)
+    return client
+
+
 class Tracker:
     """Thin wrapper over the MLflow client; experiments are named after tasks."""
 
@@ -27,14 +45,21 @@ class Tracker:
         import mlflow
 
         self.uri = tracking_uri or default_tracking_uri()
-        self.client = mlflow.MlflowClient(tracking_uri=self.uri)
+        self.client = _open_client(mlflow, self.uri)
         self.run_id: str | None = None
+        self.ended = False  # set once the run has a final status (see ``end_on_error``)
 
     def experiment(self, name: str) -> str:
         exp = self.client.get_experiment_by_name(name)
         if exp is not None:
             return exp.experiment_id
-        return self.client.create_experiment(name, artifact_location=self._artifact_location(name))
+        try:
+            return self.client.create_experiment(name, artifact_location=self._artifact_location(name))
+        except Exception:  # another process created it between our look-up and our create: use theirs
+            exp = self.client.get_experiment_by_name(name)
+            if exp is None:
+                raise
+            return exp.experiment_id
 
     def _artifact_location(self, name: str) -> str | None:
         # With a sqlite store MLflow would put artifacts under ./mlruns of whatever directory the user is in;
@@ -46,6 +71,7 @@ class Tracker:
 
     def start(self, experiment: str, run_name: str, resume_run_id: str | None = None,
               tags: dict[str, str] | None = None) -> str:
+        self.ended = False
         if resume_run_id:
             try:
                 run = self.client.get_run(resume_run_id)
@@ -88,6 +114,21 @@ class Tracker:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.client.set_terminated(self.run_id, status=status)
+        self.ended = True
+
+    def end_on_error(self, err: BaseException, stopped_by_caller: bool = False) -> None:
+        """Give a run that an exception is leaving its final status, so none stays RUNNING: KILLED when it
+        was interrupted (Ctrl-C, SIGTERM, a caller stopping it on purpose such as an Optuna pruner), FAILED
+        for any other error. A failure to reach the store here must not hide ``err``: it is only reported."""
+        if self.run_id is None or self.ended:
+            return
+        status = "KILLED" if stopped_by_caller or not isinstance(err, Exception) else "FAILED"
+        try:
+            self.finish(status)
+        except Exception as store_err:  # the store itself may be what failed
+            import sys
+
+            print(f"warning: could not mark MLflow run {self.run_id} {status}: {store_err}", file=sys.stderr)
 
     def download(self, run_id: str, artifact_path: str, dst: Path) -> Path:
         import mlflow

@@ -83,10 +83,16 @@ def open_storage(storage: str | None = None, heartbeat: bool = True):
         callback = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params \
             else "failed_trial_callback"  # optuna < 4.9
         kwargs = {"heartbeat_interval": HEARTBEAT_INTERVAL_S, "grace_period": HEARTBEAT_GRACE_S, callback: retry_trial}
+    if url.startswith("sqlite:///"):
+        # Creating the tables of a fresh file is serialised among processes by a lock beside it.
+        from bench.locks import first_use
+
+        with first_use(Path(url[len("sqlite:///"):])):
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
     for attempt in range(4):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
-        except Exception as err:  # workers starting together race to create the tables: the loser retries
+        except Exception as err:  # workers on other machines starting together race to create the tables
             from sqlalchemy.exc import SQLAlchemyError
 
             if attempt == 3 or not isinstance(err, SQLAlchemyError):
