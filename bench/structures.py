@@ -337,9 +337,12 @@ def _check_lattice(matrix, source: str) -> None:
 
 def _check_min_distance(structure, source: str, min_distance: float) -> None:
     # Not pymatgen's get_neighbor_list: its grid over the cell asks for 27 GB for a 1000 Å cell (neighbors.py).
-    from bench.graphs.neighbors import periodic_neighbors
+    from bench.graphs.neighbors import NeighborSearchError, periodic_neighbors
 
-    centers, neighbors, images, distances = periodic_neighbors(structure, min_distance)
+    try:
+        centers, neighbors, images, distances = periodic_neighbors(structure, min_distance)
+    except NeighborSearchError as err:
+        raise StructureError(source, str(err)) from None
     if len(distances) == 0:
         return
     if not structure.is_ordered:

@@ -43,17 +43,17 @@ def _wrapped(structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lattice, wrapped, shift
 
 
-def _image_grid(lattice: np.ndarray, radius: float, n_atoms: int) -> np.ndarray:
+def _image_grid(lattice: np.ndarray, radius: float, n_atoms: int, margin: float = 0.0) -> np.ndarray:
     """Every lattice translation n that can bring a point of the cell within ``radius`` of another."""
     # The fractional extent along axis k of a sphere of radius r is r * |row k of inv(L).T|; wrapped coordinates
     # differ by less than 1, hence the extra image on each side.
-    reach = radius * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)
+    reach = (radius + margin) * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)
     span = np.ceil(reach - 1e-12).astype(np.int64) + 1
     count = int(np.prod(2 * span + 1)) * n_atoms
     if count > MAX_IMAGE_POINTS:
-        raise NeighborSearchError(
-            f"a neighbour search to {radius:.4g} Å needs {count:,} periodic image points (lattice "
-            f"{np.round(np.linalg.norm(lattice, axis=1), 3).tolist()} Å): the cell is too thin for that radius")
+        lengths = ", ".join(f"{x:.3g}" for x in np.linalg.norm(lattice, axis=1))
+        raise NeighborSearchError(f"a neighbour search to {radius:.4g} Å needs {count:,} periodic image points "
+                                  f"(lattice lengths {lengths} Å): the cell is too thin for that radius")
     axes = [np.arange(-s, s + 1) for s in span]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     # image 0 first: point p < n_atoms is site p itself, which is how a site's own zero image is recognised
@@ -71,7 +71,7 @@ class _ImageTree:
         self.lattice, self.wrapped, self.shift = _wrapped(structure)
         self.n = len(self.wrapped)
         # a margin over the radius: neighbours up to the k-th distance + TIE_TOLERANCE are read from this tree
-        self.grid = _image_grid(self.lattice, radius + 1e-3, self.n)
+        self.grid = _image_grid(self.lattice, radius, self.n, margin=1e-3)
         points = (self.wrapped[None, :, :] + self.grid[:, None, :]).reshape(-1, 3) @ self.lattice
         self.centers = self.wrapped @ self.lattice
         self.tree = cKDTree(points)
@@ -85,9 +85,12 @@ class _ImageTree:
     def nearest(self, k: int, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per site, the distances (sorted, inf past ``radius``) and tree points of its k nearest points, the
         site itself (at image 0) excluded; and the k-th distance before that exclusion (more may lie inside it)."""
-        k = min(k, self.tree.n)
+        want, k = k, min(k, self.tree.n)
         dist, idx = self.tree.query(self.centers, k=k, distance_upper_bound=radius + CUTOFF_TOLERANCE)
         dist, idx = dist.reshape(self.n, k), idx.reshape(self.n, k)
+        if k < want:  # fewer points than asked for: the rest are "not within radius"
+            dist = np.pad(dist, ((0, 0), (0, want - k)), constant_values=np.inf)
+            idx = np.pad(idx, ((0, 0), (0, want - k)), constant_values=self.tree.n)
         last = dist[:, -1].copy()
         dist = np.where(idx == np.arange(self.n)[:, None], np.inf, dist)
         order = np.argsort(dist, axis=1, kind="stable")

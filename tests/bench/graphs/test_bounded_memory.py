@@ -97,3 +97,19 @@ def test_a_cell_too_thin_for_the_search_is_an_error_not_an_allocation():
     with pytest.raises(NeighborSearchError, match="periodic image points"):
         periodic_neighbors(s, 8.0)
     assert MAX_IMAGE_POINTS <= 10_000_000
+
+
+def test_validation_names_the_entry_when_a_cell_is_too_thin_to_search():
+    from bench.structures import StructureError, validate_structure
+
+    s = Structure(Lattice.orthorhombic(10.0, 10.0, 1e-7), ["Si"], [[0, 0, 0]])
+    with pytest.raises(StructureError, match=r"^thin\.cif: a neighbour search to 0\.5 Å needs .* periodic image "
+                                             r"points \(lattice lengths 10, 10, 1e-07 Å\): the cell is too thin"):
+        validate_structure(s, source="thin.cif")
+
+
+def test_fewer_image_points_than_neighbours_asked_for():
+    """A lone atom in a huge cell, 40 neighbours asked: the search widens instead of indexing past its points."""
+    s = Structure(Lattice.cubic(1000.0), ["Cu"], [[0, 0, 0]])
+    center, nbr, image, cutoff = knn_within_cutoff(s, 8.0, 40)
+    assert len(center) >= 40 and cutoff == 4000.0
