@@ -467,6 +467,7 @@ def test_poscar_counts_must_match_its_coordinate_lines(piezo):
     ("cif_zero_length", r"the cell has a zero or negative length \(a, b, c = 0,"),
     ("cif_flat", "the cell volume is 0"),
     ("cif_overlap", "overlapping atoms: sites at the same position"),
+    ("cif_unknown", "unknown element or dummy/vacancy species 'Qq' at site 0"),
     ("poscar_cut_lattice", r"the file is truncated in its lattice: 1 of 3 lattice vectors"),
     ("poscar_counts", r"line 7 should hold the count of each species, got 'x y'"),
     ("poscar_species", r"line 6 names 2 species \(Ag I\) but line 7 gives 3 counts"),
@@ -485,6 +486,8 @@ def test_low_level_errors_become_statements(piezo, case, message):
                               "_cell_angle_alpha 90" if ln.startswith("_cell_angle_alpha") else
                               "_cell_angle_beta 90" if ln.startswith("_cell_angle_beta") else ln for ln in lines),
         "cif_overlap": cif + "\n" + lines[first] + "\n",
+        "cif_unknown": "\n".join(lines[:first] + [lines[first].replace(lines[first].split()[0], "Qq", 1)]
+                                 + lines[first + 1:]),
         "poscar_cut_lattice": "\n".join(pl[:3]),
         "poscar_counts": "\n".join(pl[:6] + ["x y"] + pl[7:]),
         "poscar_species": "\n".join(pl[:6] + [pl[6] + " 3"] + pl[7:]),
