@@ -279,17 +279,44 @@ def predict(
     files: List[Path] = typer.Argument(..., help="Structure files: CIF, POSCAR, or JSON (pymatgen / JARVIS)."),
     device: str = typer.Option("cpu", "--device"),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI"),
+    fmt: str = typer.Option("table", "--format", help="table (file, value, units per line) | csv | json; csv "
+                            "and json also list the files that failed, with the reason."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the predictions to FILE, not stdout."),
 ) -> None:
-    """Predict the property of each structure file with a trained model (one line per structure)."""
-    from bench.predict import predict_files, resolve_model
-    from bench.structures import StructureError
+    """Predict the property of each structure file with a trained model (one line per structure).
 
+    A file that cannot be used is reported on stderr with its reason, the others are still predicted, and
+    the exit status is 2 when any file failed.
+    """
+    from bench.predict import FORMATS, predict_files, render, resolve_model
+
+    if fmt not in FORMATS:
+        _fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
     try:
         net, params, meta = resolve_model(model, device, tracking_uri)
-        for path, value in predict_files(net, params, files, device):
-            typer.echo(f"{path}\t{value:.6g}\t{meta.get('units', '')}")
-    except (StructureError, FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError) as err:
         _fail(str(err))
+    predictions = list(predict_files(net, params, files, device, units=meta.get("units", "")))
+    text = render(predictions, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        try:
+            output.write_text(text)
+        except OSError as err:
+            _fail(f"cannot write --output {output}: {err}")
+    failed = [p for p in predictions if p.error is not None]
+    if failed:
+        from rich.console import Console
+        from rich.markup import escape
+
+        err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+        for p in failed:
+            err_console.print(f"[bold red]error:[/] {escape(p.error)}")
+        done = len(predictions) - len(failed)
+        where = f" in {output}" if output is not None else ""
+        err_console.print(f"{len(failed)} of {len(predictions)} files failed; {done} predicted{where}", markup=False)
+        raise typer.Exit(2)
 
 
 @app.command()

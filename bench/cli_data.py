@@ -141,10 +141,14 @@ def add(
                                               help="Default MPT sources, comma-separated (default: the paper's "
                                                    "seven pools)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing user task of this name."),
+    allow_outside: bool = typer.Option(False, "--allow-outside",
+                                       help="Read structure paths that leave the --structures folder (absolute "
+                                            "paths, '..', links); refused by default."),
 ) -> None:
     """Register your own dataset as a task; every strategy accepts it (`bench run --task NAME`).
 
-    The data is copied into the user data directory, so the task survives moving the original files.
+    The data is copied into the user data directory, so the task survives moving the original files. A
+    dataset none of whose rows is usable is refused, with the reasons.
     """
     from rich.markup import escape
 
@@ -161,21 +165,23 @@ def add(
             origin = {"kind": "alignn-json", "source": str(json_file.resolve())}
             target = target or "target"
         elif csv is not None and csv.name.lower() == "id_prop.csv":
-            rows = rows_from_id_prop(structures or csv.parent, csv)
+            rows = rows_from_id_prop(structures or csv.parent, csv, allow_outside)
             origin = {"kind": "id_prop.csv", "source": str(csv.resolve())}
             target = target or "target"
         elif csv is not None:
-            rows = rows_from_csv(csv, target, structures, id_column, structure_column)
+            rows = rows_from_csv(csv, target, structures, id_column, structure_column, allow_outside)
             origin = {"kind": "csv", "source": str(csv.resolve()),
                       "structures": str(structures.resolve()) if structures else None,
                       "id_column": id_column, "structure_column": structure_column}
         elif structures is not None:
-            rows = rows_from_id_prop(structures)
+            rows = rows_from_id_prop(structures, allow_outside=allow_outside)
             origin = {"kind": "id_prop.csv", "source": str((structures / "id_prop.csv").resolve())}
             target = target or "target"
         else:
             raise UserDataError("give --csv FILE --structures DIR --target COLUMN, --json FILE, or --structures DIR "
                                 "(an ALIGNN folder with id_prop.csv)")
+        if allow_outside:
+            origin["allow_outside"] = True
         task = register(name, rows, target, origin, units=units, description=description,
                         pt_aliases=tuple(pt_alias or ()),
                         mpt_sources=tuple(s.strip() for s in mpt_sources.split(",")) if mpt_sources else (),
@@ -183,6 +189,8 @@ def add(
     except UserDataError as err:
         _fail(escape(str(err)))
     console.print(escape(f"added task {name!r}: {len(rows)} rows copied to {Path(task.files[0]).parent}"))
+    if allow_outside:
+        console.print("note: --allow-outside: structure paths leaving the structure folder were read")
     try:
         data = task.load(Path("/"))
     except Exception as err:  # the records are the user's: report any failure to read them, keep the task

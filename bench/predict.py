@@ -1,21 +1,37 @@
-"""Predictions for structure files from a saved model or an MLflow run."""
+"""Predictions for structure files from a saved model or an MLflow run.
+
+A file that cannot be read or turned into a graph is reported with its reason and the others are still
+predicted: one bad file among a thousand must not cost the other 999.
+"""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from torch_geometric.data import Batch
+FORMATS = ("table", "csv", "json")
 
-from bench.checkpoint import load_model
-from bench.graphs.build import GraphParams, build_graph
-from bench.structures import read_structure_file
+
+@dataclass(frozen=True)
+class Prediction:
+    """One input file: its prediction, or why there is none (``error``)."""
+
+    file: str
+    value: float | None = None
+    units: str = ""
+    error: str | None = None
 
 
 def resolve_model(ref: str, device: str = "cpu", tracking_uri: str | None = None):
     """``ref`` is a model file, a folder holding ``model.pt``, or an MLflow run id. The file's content hash is
     verified (and, from a run, that it is that run's model); a file from before content hashes loads with a
     note on stderr."""
+    from bench.checkpoint import load_model
+
     path = Path(ref)
     if path.is_dir():
         path = path / "model.pt"
@@ -46,12 +62,50 @@ def _noted(loaded, path: Path):
     return loaded
 
 
-def predict_files(model, params: GraphParams, files: list[Path], device: str = "cpu", batch_size: int = 32):
-    """Yields ``(path, prediction)`` in input order (first property of the model)."""
+def _graph(path: Path, params):
+    """(graph, None) or (None, reason): every failure of reading, validating or graph building is a reason."""
+    from bench.graphs.build import build_graph
+    from bench.structures import StructureError, read_structure_file
+
+    try:
+        return build_graph(read_structure_file(path), params), None
+    except StructureError as err:
+        return None, str(err)
+    except (ValueError, OSError, MemoryError) as err:  # graph building: e.g. a cell too thin to search
+        return None, f"{path}: cannot build its graph: {err}"
+
+
+def predict_files(model, params, files, device: str = "cpu", batch_size: int = 32, units: str = ""):
+    """Yields a :class:`Prediction` per file, in input order (first property of the model); files that
+    fail carry ``error`` and never stop the others."""
+    from torch_geometric.data import Batch
+
     model.eval()
     files = list(files)
     for start in range(0, len(files), batch_size):
         chunk = files[start:start + batch_size]
-        graphs = [build_graph(read_structure_file(p), params) for p in chunk]
-        values = model.predict(Batch.from_data_list(graphs).to(device))[:, 0].cpu().tolist()
-        yield from zip(chunk, values)
+        built = [_graph(Path(p), params) for p in chunk]
+        good = [g for g, _ in built if g is not None]
+        values = iter(model.predict(Batch.from_data_list(good).to(device))[:, 0].cpu().tolist() if good else [])
+        for path, (graph, error) in zip(chunk, built):
+            if graph is None:
+                yield Prediction(str(path), units=units, error=error)
+            else:
+                yield Prediction(str(path), value=float(next(values)), units=units)
+
+
+def render(predictions: list[Prediction], fmt: str) -> str:
+    """The predictions as text: ``table`` (file, value, units per line; failed files left out: they are
+    reported apart), ``csv`` or ``json`` (every file, with an ``error`` column/key, empty where it worked)."""
+    if fmt == "table":
+        return "".join(f"{p.file}\t{p.value:.6g}\t{p.units}\n" for p in predictions if p.error is None)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["file", "prediction", "units", "error"])
+        for p in predictions:
+            writer.writerow([p.file, "" if p.value is None else repr(p.value), p.units, p.error or ""])
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps([asdict(p) for p in predictions], indent=1) + "\n"
+    raise ValueError(f"unknown output format {fmt!r}; expected one of {', '.join(FORMATS)}")

@@ -10,9 +10,11 @@ import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from bench.targets import TargetError, check_targets  # re-exported: targets were checked here first
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -42,19 +44,6 @@ class StructureError(ValueError):
 
     def __reduce__(self):  # keep picklable across worker processes despite the two-argument __init__
         return (type(self), (self.source, self.problem))
-
-
-class TargetError(ValueError):
-    """Target values that cannot be used (NaN, ±inf or non-numeric)."""
-
-    def __init__(self, source: str, problem: str, bad_ids: Sequence[Any] = ()):
-        self.source = str(source)
-        self.problem = problem
-        self.bad_ids = list(bad_ids)
-        super().__init__(f"{self.source}: {problem}")
-
-    def __reduce__(self):
-        return (type(self), (self.source, self.problem, self.bad_ids))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -151,39 +140,48 @@ def _detect_text_format(text: str) -> str:
 def _parse_cif(text: str, source: str) -> Structure:
     from pymatgen.io.cif import CifParser
 
+    from bench.structure_checks import cif_failure, cif_mismatch, plain_reason, scan_cif
+
     if "\n" not in text and "\\n" in text:
         text = text.replace("\\n", "\n")
+    layout = scan_cif(text)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             # primitive=False keeps the given cell and sites: the graph must describe exactly this structure.
             structures = CifParser.from_str(text).parse_structures(primitive=False)
         except Exception as exc:  # pymatgen raises many types (ValueError, KeyError, IndexError, ...)
-            raise StructureError(source, f"unparseable CIF: {_cif_reason(caught, exc)}") from None
+            structures, failure = [], exc
+        else:
+            failure = "no structure found"
     if not structures:
-        raise StructureError(source, f"unparseable CIF: {_cif_reason(caught, 'no structure found')}")
+        # pymatgen's final "no structures" error hides the cause, which it emitted as a warning just before.
+        cause = next((w.message for w in caught if str(w.message).startswith("No structure parsed")), failure)
+        reason = cif_failure(layout) or plain_reason(cause)
+        raise StructureError(source, f"unparseable CIF: {_clip(reason)}")
+    problem = cif_mismatch(structures[0], layout)
+    if problem:
+        raise StructureError(source, f"inconsistent CIF: {problem}")
     return structures[0]
-
-
-def _cif_reason(caught, fallback) -> str:
-    # pymatgen's final "no structures" error hides the cause, which it emitted as a warning just before.
-    for w in caught:
-        if str(w.message).startswith("No structure parsed"):
-            return _short(w.message)
-    return _short(fallback)
 
 
 def _parse_poscar(text: str, source: str) -> Structure:
     from pymatgen.io.vasp import Poscar
 
+    from bench.structure_checks import plain_reason, poscar_problem
+
     # Some datasets store POSCARs with literal "\n" sequences; a POSCAR never contains a real backslash.
     text = text.replace("\\n", "\n")
+    problem = poscar_problem(text)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return Poscar.from_str(text, read_velocities=False).structure
+            structure = Poscar.from_str(text, read_velocities=False).structure
         except Exception as exc:
-            raise StructureError(source, f"unparseable POSCAR: {_short(exc)}") from None
+            raise StructureError(source, f"unparseable POSCAR: {_clip(problem or plain_reason(exc))}") from None
+    if problem:
+        raise StructureError(source, f"inconsistent POSCAR: {problem}")
+    return structure
 
 
 def _parse_dict_text(text: str, source: str) -> dict:
@@ -219,6 +217,8 @@ def _from_dict(d: dict, fmt: str | None, source: str) -> Structure:
 def _from_pymatgen(d: dict, source: str) -> Structure:
     from pymatgen.core import Structure
 
+    from bench.structure_checks import plain_reason
+
     if "lattice" not in d or "sites" not in d:
         raise StructureError(source, "pymatgen Structure dict lacks 'lattice' or 'sites'")
     with warnings.catch_warnings():
@@ -226,11 +226,13 @@ def _from_pymatgen(d: dict, source: str) -> Structure:
         try:
             return Structure.from_dict(d)
         except Exception as exc:
-            raise StructureError(source, f"invalid pymatgen Structure dict: {_short(exc)}") from None
+            raise StructureError(source, f"invalid pymatgen Structure dict: {_clip(plain_reason(exc))}") from None
 
 
 def _from_jarvis(d: dict, source: str) -> Structure:
     from pymatgen.core import Element, Lattice, Structure
+
+    from bench.structure_checks import plain_reason
 
     for key in ("lattice_mat", "coords", "elements"):
         if key not in d:
@@ -258,7 +260,7 @@ def _from_jarvis(d: dict, source: str) -> Structure:
     try:
         return Structure(Lattice(lattice), symbols, coords, coords_are_cartesian=cartesian)
     except Exception as exc:
-        raise StructureError(source, f"invalid JARVIS atoms dict: {_short(exc)}") from None
+        raise StructureError(source, f"invalid JARVIS atoms dict: {_clip(plain_reason(exc))}") from None
 
 
 def _numeric_array(value, name: str, source: str) -> np.ndarray:
@@ -334,8 +336,13 @@ def _check_lattice(matrix, source: str) -> None:
 
 
 def _check_min_distance(structure, source: str, min_distance: float) -> None:
-    # pymatgen's C neighbour search; it skips only a site paired with itself at zero image.
-    centers, neighbors, images, distances = structure.get_neighbor_list(min_distance)
+    # Not pymatgen's get_neighbor_list: its grid over the cell asks for 27 GB for a 1000 Å cell (neighbors.py).
+    from bench.graphs.neighbors import NeighborSearchError, periodic_neighbors
+
+    try:
+        centers, neighbors, images, distances = periodic_neighbors(structure, min_distance)
+    except NeighborSearchError as err:
+        raise StructureError(source, str(err)) from None
     if len(distances) == 0:
         return
     if not structure.is_ordered:
@@ -356,55 +363,6 @@ def _check_min_distance(structure, source: str, min_distance: float) -> None:
         pair = f"sites {i} ({si}) and {j} ({sj}{where}) are {d:.3f} Å apart"
     n_pairs = max(1, len(distances) // 2)  # each pair is listed from both ends
     raise StructureError(source, f"atoms too close: {pair} (minimum {min_distance} Å; {n_pairs} close pair(s))")
-
-
-# --------------------------------------------------------------------------------------------------------------
-# targets
-
-
-def check_targets(values, ids, source: str = "<dataset>") -> None:
-    """Raise TargetError if any target is NaN, ±inf or non-numeric (None, "na").
-
-    `values` is one value per id, or one row per id (multi-property); the message gives the count of bad
-    entries, the total and up to 5 offending ids.
-    """
-    ids = list(ids)
-    rows = _target_rows(values)
-    if len(rows) != len(ids):
-        raise ValueError(f"{source}: {len(rows)} target values but {len(ids)} ids")
-    if rows.size == 0:
-        return
-    bad = ~np.isfinite(rows).all(axis=1)
-    n_bad = int(bad.sum())
-    if n_bad:
-        bad_ids = [ids[i] for i in np.flatnonzero(bad)[:5]]
-        more = ", ..." if n_bad > 5 else ""
-        shown = ", ".join(map(str, bad_ids))
-        raise TargetError(
-            source,
-            f"{n_bad} of {len(ids)} target values are NaN, infinite or missing (ids: {shown}{more})",
-            bad_ids,
-        )
-
-
-def _target_rows(values) -> np.ndarray:
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        # Non-numeric entries ("na", None in a nested list) or ragged rows count as bad rather than crashing.
-        rows = [_float_row(v) for v in values]
-        width = max((len(r) for r in rows), default=1)
-        arr = np.array([r if len(r) == width else np.full(width, np.nan) for r in rows], dtype=float)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    return arr.reshape(len(arr), -1) if arr.size else arr.reshape(len(arr), 0)
-
-
-def _float_row(v) -> np.ndarray:
-    try:
-        return np.asarray(v, dtype=float).ravel()
-    except (TypeError, ValueError):
-        return np.array([np.nan])
 
 
 # --------------------------------------------------------------------------------------------------------------

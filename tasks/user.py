@@ -43,6 +43,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Reading the user's input lives in tasks/_user_input.py; re-exported here, where the CLI and tests import it.
+from tasks._user_input import (  # noqa: F401
+    STRUCTURE_SUFFIXES,
+    UserDataError,
+    read_structure_content,
+    rows_from_alignn_json,
+    rows_from_csv,
+    rows_from_id_prop,
+    usable_rows,
+)
 from tasks.base import Task
 from tasks.loaders import cleaned
 from tasks.splits import KFoldSplit, RandomSplit
@@ -56,11 +66,6 @@ FAMILY = "user"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 PAPER_MPT = ("devi2024-bg", "devi2024-fe", "devi2024-gv", "devi2024-ph", "devi2024-dc", "devi2024-pz",
              "devi2024-ebg")
-STRUCTURE_SUFFIXES = ("", ".cif", ".vasp", ".poscar", ".json", ".cif.gz", ".vasp.gz", ".poscar.gz", ".json.gz")
-
-
-class UserDataError(ValueError):
-    """Input that cannot become a task; the message says what is wrong and where."""
 
 
 def _home() -> Path:
@@ -145,176 +150,6 @@ TASKS = load_specs()
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# reading the user's input
-
-
-def _structure_fmt(path: Path) -> str | None:
-    name = path.name.lower()
-    stem = name[:-3] if name.endswith(".gz") else name
-    if stem.endswith(".cif"):
-        return "cif"
-    if stem.endswith((".vasp", ".poscar")) or stem.startswith(("poscar", "contcar")):
-        return "poscar"
-    return None
-
-
-def read_structure_content(path: Path) -> tuple[Any, str | None]:
-    """The structure file's content unchanged (text, or a dict for ``.json``) and its format (None = detect)."""
-    name = path.name.lower()
-    try:
-        with (gzip.open(path, "rt", encoding="utf-8") if name.endswith(".gz") else open(path, encoding="utf-8")) as fh:
-            text = fh.read()
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise UserDataError(f"cannot read structure file {path}: {exc}") from None
-    stem = name[:-3] if name.endswith(".gz") else name
-    if stem.endswith(".json"):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise UserDataError(f"structure file {path} is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise UserDataError(f"structure file {path} holds a {type(data).__name__}, not one structure dict")
-        return data, None
-    return text, _structure_fmt(path)
-
-
-def _find_structure(folder: Path, rid: str) -> Path | None:
-    for suffix in STRUCTURE_SUFFIXES:
-        path = folder / f"{rid}{suffix}"
-        if path.is_file():
-            return path
-    path = folder / rid / "POSCAR"
-    return path if path.is_file() else None
-
-
-def _missing_files_error(missing: list[tuple[str, str]], total: int, folder: Path, how: str) -> UserDataError:
-    shown = "\n  ".join(f"{rid}: {what}" for rid, what in missing[:10])
-    more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-    return UserDataError(f"{len(missing)} of {total} structure files not found in {folder} ({how}):\n  {shown}{more}")
-
-
-def rows_from_csv(csv: Path, target: str | None, structures: Path | None = None, id_column: str | None = None,
-                  structure_column: str | None = None) -> list[list[Any]]:
-    """``[id, structure, target, fmt]`` per row of a CSV (see the module docstring)."""
-    from tasks.loaders import read_csv
-
-    csv = Path(csv)
-    if not csv.is_file():
-        raise UserDataError(f"CSV file not found: {csv}")
-    try:
-        frame = read_csv(csv, dtype=str, keep_default_na=False)
-    except Exception as exc:  # pandas raises several types for malformed files
-        raise UserDataError(f"cannot read {csv} as CSV: {exc}") from None
-    columns = [str(c) for c in frame.columns]
-    listed = ", ".join(columns)
-    if target is None:
-        raise UserDataError(f"give the target column with --target (columns of {csv.name}: {listed})")
-    if target not in columns:
-        raise UserDataError(f"target column {target!r} not in {csv} (available columns: {listed})")
-    for option, col in (("--id-column", id_column), ("--structure-column", structure_column)):
-        if col is not None and col not in columns:
-            raise UserDataError(f"{option} {col!r} not in {csv} (available columns: {listed})")
-    if id_column is None:
-        others = [c for c in columns if c not in (target, structure_column)]
-        if not others:
-            raise UserDataError(f"{csv} has no column for the ids (columns: {listed}); add one or give --id-column")
-        id_column = others[0]
-    if structures is None and structure_column is None:
-        raise UserDataError("give --structures DIR (a folder of structure files) or --structure-column S (a column "
-                            "holding the structures)")
-    if structures is not None and not Path(structures).is_dir():
-        raise UserDataError(f"structure folder not found: {structures}")
-
-    rows: list[list[Any]] = []
-    missing: list[tuple[str, str]] = []
-    for _, row in frame.iterrows():
-        rid = str(row[id_column]).strip()
-        value = row[target]
-        if structures is None:
-            text = row[structure_column]
-            rows.append([rid, text, value, None])
-            continue
-        if structure_column is not None:
-            path = Path(structures) / str(row[structure_column]).strip()
-            if not path.is_file():
-                missing.append((rid, str(path)))
-                continue
-        else:
-            path = _find_structure(Path(structures), rid)
-            if path is None:
-                missing.append((rid, f"no file named {rid}, {rid}.cif, {rid}.vasp, ... or {rid}/POSCAR"))
-                continue
-        content, fmt = read_structure_content(path)
-        rows.append([rid, content, value, fmt])
-    if missing:
-        how = f"files named in column {structure_column!r}" if structure_column else f"files named after {id_column!r}"
-        raise _missing_files_error(missing, len(frame), Path(structures), how)
-    return rows
-
-
-def rows_from_alignn_json(path: Path, target: str | None = None, id_column: str | None = None,
-                          structure_column: str | None = None) -> list[list[Any]]:
-    """``[id, structure, target, fmt]`` per entry of an ALIGNN-style JSON list."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserDataError(f"JSON file not found: {path}")
-    target, id_column, structure_column = target or "target", id_column or "jid", structure_column or "atoms"
-    try:
-        with (gzip.open(path, "rt", encoding="utf-8") if path.name.endswith(".gz") else open(path, encoding="utf-8")) as fh:
-            entries = json.load(fh)
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserDataError(f"cannot read {path} as JSON: {exc}") from None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise UserDataError(f"{path}: expected a JSON list of objects like "
-                            f'{{"jid": ..., "atoms": {{...}}, "target": ...}}')
-    if not entries:
-        raise UserDataError(f"{path}: the list is empty")
-    for option, key in (("--target", target), ("--structure-column", structure_column)):
-        lacking = [i for i, e in enumerate(entries) if key not in e]
-        if lacking:
-            keys = ", ".join(entries[lacking[0]])
-            raise UserDataError(f"{path}: {len(lacking)} of {len(entries)} entries have no key {key!r} (e.g. entry "
-                                f"{lacking[0]}, keys: {keys}); choose the key with {option}")
-    rows = []
-    for k, e in enumerate(entries):
-        rows.append([str(e.get(id_column, k)), e[structure_column], e[target], None])
-    return rows
-
-
-def rows_from_id_prop(folder: Path, id_prop: Path | None = None) -> list[list[Any]]:
-    """``[id, structure, target, fmt]`` per line of ALIGNN's ``id_prop.csv`` (no header: filename,target)."""
-    import csv
-
-    folder = Path(folder)
-    id_prop = Path(id_prop) if id_prop else folder / "id_prop.csv"
-    if not id_prop.is_file():
-        raise UserDataError(f"{id_prop} not found (ALIGNN layout: id_prop.csv next to the structure files)")
-    rows, missing, total = [], [], 0
-    with open(id_prop, newline="", encoding="utf-8") as fh:
-        for n, line in enumerate(csv.reader(fh), start=1):
-            if not line or not "".join(line).strip():
-                continue
-            total += 1
-            if len(line) < 2:
-                raise UserDataError(f"{id_prop}, line {n}: expected 'filename,target', got {','.join(line)!r}")
-            name, value = line[0].strip(), line[1].strip()
-            path = folder / name
-            if not path.is_file():
-                missing.append((name, str(path)))
-                continue
-            content, fmt = read_structure_content(path)
-            rid = name
-            for suffix in (".gz", ".vasp", ".poscar", ".cif", ".json"):
-                rid = rid[: -len(suffix)] if rid.lower().endswith(suffix) else rid
-            rows.append([rid, content, value, fmt])
-    if missing:
-        raise _missing_files_error(missing, total, folder, f"files named in {id_prop.name}")
-    if not rows:
-        raise UserDataError(f"{id_prop} lists no structures")
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # registering
 
 
@@ -346,6 +181,7 @@ def register(name: str, rows: list[list[Any]], target: str, origin: dict, units:
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise UserDataError(f"id {dup!r} occurs more than once; ids must be unique (choose another --id-column)")
+    usable_rows(rows, name)  # before anything is written: a task nothing can be loaded from is not added
     folder = data_folder(name, home)
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{name}."))

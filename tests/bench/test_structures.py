@@ -382,3 +382,125 @@ def test_check_targets_missing_markers_and_rows():
     with pytest.raises(ValueError, match="2 target values but 3 ids"):
         check_targets([1.0, 2.0], [1, 2, 3])
 
+
+
+# ---------------------------------------------------------------------------------------------- cut files
+
+
+def _atom_rows(cif: str) -> tuple[list[str], int]:
+    """The CIF's lines and the index of its first atom-site row."""
+    lines = cif.splitlines()
+    return lines, next(i for i, ln in enumerate(lines) if ln.strip() == "_atom_site_occupancy") + 1
+
+
+@pytest.fixture(scope="module")
+def big_cif(piezo):
+    """A real piezo structure as a 2,000-atom supercell, written by pymatgen (formula sum and Z declared)."""
+    from pymatgen.io.cif import CifWriter
+
+    s = parse_structure(piezo.structure[0])  # 2 sites
+    assert len(s) == 2
+    return str(CifWriter(s * (10, 10, 10)))
+
+
+def test_cif_cut_in_its_atom_loop_is_an_error(big_cif):
+    lines, first = _atom_rows(big_cif)
+    assert len(lines) - first == 2000
+    assert len(parse_structure(big_cif)) == 2000
+    cut = "\n".join(lines[:first + 987]) + "\n"
+    with pytest.raises(StructureError, match=r"^big\.cif: inconsistent CIF: its atom-site loop holds .*\(987 atoms\) "
+                                             r"but the file declares Ag1000 I1000 \(2000 atoms; _chemical_formula_sum 'Ag1000 I1000', Z = 1000\): the file may be "
+                                             r"truncated \(987 rows"):
+        parse_structure(cut, source="big.cif")
+
+
+def test_cif_cut_in_the_middle_of_a_row_says_truncated(big_cif):
+    lines, first = _atom_rows(big_cif)
+    row = lines[first + 987].split()
+    cut = "\n".join(lines[:first + 987] + ["  " + "  ".join(row[:4])])
+    with pytest.raises(StructureError, match=r"unparseable CIF: the file is truncated: the last row of the atom-site "
+                                             r"loop has 4 of 7 values \(after 987 rows\)"):
+        parse_structure(cut, source="big.cif")
+
+
+def test_cif_cut_is_caught_with_symmetry_and_partial_occupancy():
+    """A real OBELiX CIF (P-1, Li sites 0.875 occupied): a cut row changes the expanded composition."""
+    cif = obelix_cif("jqc")
+    assert parse_structure(cif).composition.reduced_formula == "Li7BiO6"
+    lines, first = _atom_rows(cif)
+    with pytest.raises(StructureError, match=r"inconsistent CIF: .*declares Li7 Bi1 O6 \(14 atoms; _chemical_formula_sum 'Li7 Bi1 O6', Z = 1\)"):
+        parse_structure("\n".join(lines[:-1]), source="jqc.cif")
+
+
+def test_cif_cut_without_z_is_checked_against_the_formula(piezo):
+    cif = piezo.structure[1]
+    no_z = "\n".join(ln for ln in cif.splitlines() if not ln.startswith("_cell_formula_units_Z"))
+    assert parse_structure(no_z) == parse_structure(cif)
+    lines, first = _atom_rows(no_z)
+    with pytest.raises(StructureError, match="declares _chemical_formula_sum 'Cd1 Te1'"):
+        parse_structure("\n".join(lines[:first + 1]), source="cdte.cif")
+
+
+def test_poscar_counts_must_match_its_coordinate_lines(piezo):
+    poscar = piezo.poscar[5]
+    s = parse_structure(poscar)
+    lines = poscar.rstrip().splitlines()
+    counts = lines[6].split()
+    extra = "\n".join(lines + ["0.1 0.2 0.3 " + lines[5].split()[0]])
+    with pytest.raises(StructureError, match=rf"^p: inconsistent POSCAR: the counts \({' '.join(counts)}\) declare "
+                                             rf"{len(s)} atoms but it has {len(s) + 1} coordinate lines"):
+        parse_structure(extra, source="p")
+    fewer = "\n".join(lines[:6] + [" ".join(counts[:-1] + [str(int(counts[-1]) - 1)])] + lines[7:])
+    with pytest.raises(StructureError, match=f"declare {len(s) - 1} atoms but it has {len(s)} coordinate lines"):
+        parse_structure(fewer, source="p")
+    with pytest.raises(StructureError, match=rf"unparseable POSCAR: the file is truncated: .* declare {len(s)} atoms "
+                                             rf"but it has only {len(s) - 1} coordinate lines?"):
+        parse_structure("\n".join(lines[:-1]), source="p")
+    # velocities after a blank line are not coordinates
+    assert parse_structure("\n".join(lines + ["", "0 0 0"] * 1)) == s
+
+
+@pytest.mark.parametrize("case,message", [
+    ("cif_no_rows", "the atom-site loop has no rows: the structure has no sites"),
+    ("cif_no_loop", "no atom-site loop .*: the structure has no sites"),
+    ("cif_no_cell", r"the cell is incomplete: _cell_length_a missing"),
+    ("cif_zero_length", r"the cell has a zero or negative length \(a, b, c = 0,"),
+    ("cif_flat", "the cell volume is 0"),
+    ("cif_overlap", "overlapping atoms: sites at the same position"),
+    ("cif_unknown", "unknown element or dummy/vacancy species 'Qq' at site 0"),
+    ("poscar_cut_lattice", r"the file is truncated in its lattice: 1 of 3 lattice vectors"),
+    ("poscar_counts", r"line 7 should hold the count of each species, got 'x y'"),
+    ("poscar_species", r"line 6 names 2 species \(Ag I\) but line 7 gives 3 counts"),
+    ("dict_flat", "cell volume is 0"),
+])
+def test_low_level_errors_become_statements(piezo, case, message):
+    cif, poscar = piezo.structure[0], piezo.poscar[0]
+    lines, first = _atom_rows(cif)
+    pl = poscar.splitlines()
+    text = {
+        "cif_no_rows": "\n".join(lines[:first]),
+        "cif_no_loop": "\n".join(lines[:first - 8]),
+        "cif_no_cell": cif.replace("_cell_length_a", "_cell_length_q"),
+        "cif_zero_length": "\n".join("_cell_length_a 0" if ln.startswith("_cell_length_a") else ln for ln in lines),
+        "cif_flat": "\n".join("_cell_angle_gamma 180" if ln.startswith("_cell_angle_gamma") else
+                              "_cell_angle_alpha 90" if ln.startswith("_cell_angle_alpha") else
+                              "_cell_angle_beta 90" if ln.startswith("_cell_angle_beta") else ln for ln in lines),
+        "cif_overlap": cif + "\n" + lines[first] + "\n",
+        "cif_unknown": "\n".join(lines[:first] + [lines[first].replace(lines[first].split()[0], "Qq", 1)]
+                                 + lines[first + 1:]),
+        "poscar_cut_lattice": "\n".join(pl[:3]),
+        "poscar_counts": "\n".join(pl[:6] + ["x y"] + pl[7:]),
+        "poscar_species": "\n".join(pl[:6] + [pl[6] + " 3"] + pl[7:]),
+        "dict_flat": {**parse_structure(cif).as_dict(), "lattice": {"matrix": [[1, 0, 0], [2, 0, 0], [0, 0, 1]]}},
+    }[case]
+    with pytest.raises(StructureError) as err:
+        parse_structure(text, source="e")
+    assert re_search(message, str(err.value)), str(err.value)
+    for cryptic in ("modulo by zero", "list index out of range", "zip()", "Singular matrix", "reshape"):
+        assert cryptic not in str(err.value)
+
+
+def re_search(pattern, text):
+    import re
+
+    return re.search(pattern, text)

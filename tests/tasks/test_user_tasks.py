@@ -164,10 +164,10 @@ def test_duplicate_name_needs_force(csv_input, isolated_home):
     assert _add("dup", "--csv", csv, "--structures", folder, "--target", "eij")[0] == 0
     code, out = _add("dup", "--csv", csv, "--structures", folder, "--target", "eij")
     assert code == 2 and "already exists" in out and "--force" in out
+    # formulas are not numbers: every row would be dropped, so the replacement is refused and the task kept
     code, out = _add("dup", "--csv", csv, "--structures", folder, "--target", "formula", "--force")
-    assert code == 0, out
-    assert _spec(isolated_home, "dup")["target"] == "formula"
-    assert "usable records: 0 of 12" in out  # formulas are not numbers: every row dropped and said so
+    assert code == 2 and "no usable rows: all 12 rows were dropped" in out, out
+    assert _spec(isolated_home, "dup")["target"] == "eij"
     result = CliRunner().invoke(app, ["data", "remove", "dup"])
     assert result.exit_code == 0 and not (isolated_home / "user_tasks" / "dup.json").exists()
     assert not (isolated_home / "user_data" / "dup").exists()
@@ -188,3 +188,57 @@ def test_listed_and_runnable(csv_input, tmp_path):
     assert "my-piezo" in bench("tasks").stdout
     out = bench("run", "--task", "my-piezo", "--budget", "smoke", "--epochs", "1").stdout
     assert "MAE" in out and re.search(r"MLflow run: \w+", out)
+
+
+def test_no_usable_rows_is_refused_with_the_reasons(csv_input, isolated_home, registry):
+    """Every row dropped: the task is not registered (it used to be, and died later with StopIteration)."""
+    csv, folder = csv_input
+    for path in folder.iterdir():
+        path.write_text("data_x\n_cell_length_a 3\n")  # cut short: no structure in any file
+    code, out = _add("empty", "--csv", csv, "--structures", folder, "--target", "eij")
+    assert code == 2, out
+    assert "no usable rows: all 12 rows were dropped (11 invalid structure, 1 missing target)" in out
+    assert "unparseable CIF: the cell is incomplete" in out and "the task was not added" in out
+    assert not (isolated_home / "user_tasks" / "empty.json").exists()
+    assert not (isolated_home / "user_data" / "empty").exists()
+    assert "empty" not in registry()
+
+
+def _table_with_paths(tmp_path, piezo_frame, names):
+    folder = tmp_path / "inside"
+    folder.mkdir()
+    for mid, cif in zip(piezo_frame["material_id"], piezo_frame["structure"]):
+        (folder / f"{mid}.cif").write_text(cif)
+    (tmp_path / "outside.cif").write_text(piezo_frame["structure"][0])
+    files = [f"{m}.cif" for m in piezo_frame["material_id"]]
+    for row, name in names.items():
+        files[row] = name
+    table = pd.DataFrame({"id": [f"m{i}" for i in range(N)], "file": files, "y": range(N)})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    return tmp_path / "t.csv", folder
+
+
+def test_structure_paths_outside_the_folder_are_refused(tmp_path, piezo_frame, isolated_home):
+    outside = tmp_path / "outside.cif"
+    csv, folder = _table_with_paths(tmp_path, piezo_frame, {2: "../outside.cif", 5: str(outside)})
+    args = ("--csv", csv, "--structures", folder, "--target", "y", "--structure-column", "file")
+    code, out = _add("paths", *args)
+    assert code == 2, out
+    assert "2 structure path(s) point outside the structure folder" in out
+    assert "t.csv row 3 (id m2): '../outside.cif'" in out and f"t.csv row 6 (id m5): '{outside}'" in out
+    assert "--allow-outside" in out and not (isolated_home / "user_tasks" / "paths.json").exists()
+
+    code, out = _add("paths", *args, "--allow-outside")
+    assert code == 0, out
+    assert "--allow-outside: structure paths leaving the structure folder were read" in out
+    assert _spec(isolated_home, "paths")["origin"]["allow_outside"] is True
+
+
+def test_link_out_of_the_folder_and_id_prop_paths_are_refused(tmp_path, piezo_frame):
+    csv, folder = _table_with_paths(tmp_path, piezo_frame, {})
+    (folder / "link.cif").symlink_to(tmp_path / "outside.cif")
+    (folder / "id_prop.csv").write_text("link.cif,1.0\n../outside.cif,2.0\n" + "".join(
+        f"{m}.cif,{i}\n" for i, m in enumerate(piezo_frame["material_id"])))
+    code, out = _add("idprop", "--structures", folder)
+    assert code == 2 and "id_prop.csv line 1 (id link.cif): 'link.cif'" in out
+    assert "id_prop.csv line 2 (id ../outside.cif): '../outside.cif'" in out
