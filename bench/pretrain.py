@@ -215,8 +215,11 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     cfg = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
                       weight_decay=budget.weight_decay, loss=budget.loss, patience=budget.patience,
                       select=budget.select, seed=spec.seed, device=device, weighting=spec.weighting)
+    from bench.estimate import estimate_seconds
     from bench.progress import TrainingProgress
 
+    console.print(f"Estimated pre-training time "
+                  f"{estimate_seconds(model.to(device), data['train'].graphs, cfg, len(parts['val'])).describe()}")
     tracker = Tracker(tracking_uri)
     folder.mkdir(parents=True, exist_ok=True)
     run_id_file = folder / "mlflow_run_id"
