@@ -59,7 +59,7 @@ class Estimate:
         return (f"{'≤ ' if self.upper_bound else ''}{fmt_seconds(self.seconds, 1)} ({s.epochs} epochs × "
                 f"{fmt_seconds(self.epoch_seconds, 2)}, of which validation {fmt_seconds(self.validation_seconds, 2)}"
                 + (f"; test {fmt_seconds(self.test_seconds, 2)}" if s.n_test else "")
-                + (f"; early stopping may end it sooner" if self.upper_bound else "")
+                + ("; early stopping may end it sooner" if self.upper_bound else "")
                 + f"; from {self.n_timed} timed steps)")
 
 
@@ -106,6 +106,8 @@ def time_steps(model, train_graphs: list, cfg, n_val: int, sampling: Sampling = 
     was_training = model.training
     order = epoch_order(len(train_graphs), cfg.seed, 0)
     chunks = [order[k:k + cfg.batch_size] for k in range(0, len(order), cfg.batch_size)]
+    if not chunks:
+        raise ValueError("cannot estimate the training time: the training set is empty")
     fork = torch.random.fork_rng(devices=[torch.device(device)] if str(device).startswith("cuda") else [])
     with fork:
         optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)

@@ -26,7 +26,8 @@ def _help(*args: str) -> tuple[str, list[str]]:
     return text, modules
 
 
-@pytest.mark.parametrize("args", [("--help",), ("run", "--help"), ("data", "--help"), ("leaderboard", "build", "--help")])
+@pytest.mark.parametrize("args", [("--help",), ("run", "--help"), ("data", "--help"),
+                                  ("leaderboard", "build", "--help")])
 def test_help_imports_no_slow_module(args):
     text, modules = _help(*args)
     assert text.startswith("Usage: bench")

@@ -127,3 +127,18 @@ def test_estimate_times_several_steps_and_leaves_model_and_rng_as_they_were(piez
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics
     assert model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_pretraining_prints_an_estimate_before_it_trains(data_dir):
+    from rich.console import Console
+
+    from bench.pretrain import PretrainSpec, pretrained_model
+
+    spec = PretrainSpec(sources=("devi2024-fe",), pt_size=20, budget="smoke", seed=0,
+                        backbone_config=dict(alignn_layers=1, gcn_layers=1, hidden_features=8, embedding_features=4))
+    console = Console(record=True, width=200)
+    pretrained_model(spec, console)
+    text = console.export_text()
+    line = next(line for line in text.splitlines() if line.startswith("Estimated pre-training time"))
+    assert "3 epochs" in line and "timed steps" in line
+    assert text.index("Estimated pre-training time") < text.index("epoch 1/3")

@@ -120,7 +120,8 @@ def main(names: list[str]) -> None:
           "(measured / it) | old estimate s (measured / old) | whole wall s | load (1 min) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['epochs']} | {'≤ ' if r['bound'] else ''}{r['estimate']:.1f} | {r['measured']:.1f} | "
+        print(f"| {r['case']} | {r['epochs']} | {'≤ ' if r['bound'] else ''}{r['estimate']:.1f} | "
+              f"{r['measured']:.1f} | "
               f"{r['measured'] / r['estimate']:.2f} | {r['at_run']:.1f} ({r['measured'] / r['at_run']:.2f}) | "
               f"{r['legacy']:.1f} ({r['measured'] / r['legacy']:.2f}) | {r['wall']:.1f} | {r['load']:.1f} |")
 
