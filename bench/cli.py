@@ -8,9 +8,36 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperGroup
 
+
+class PlainHelpGroup(TyperGroup):
+    """Click's plain help, with each command's whole first sentence.
+
+    typer's rich help imports ~100 ms of rich.markdown, markdown_it and friends (1 s on the loaded 2-core
+    machine), and plain click cuts a command's one-line help to the terminal width with "...".
+    """
+
+    def get_help_option(self, ctx):
+        # typer coerces a flag through pydantic (~80 ms of imports) unless its value is already a bool, and the
+        # help flag's default is None: `bench run --help` paid that for the group's own, unused, --help.
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# rich_markup_mode=None reaches every command and sub-app (typer passes the top level's mode down).
 app = typer.Typer(help="Benchmark transfer learning of materials properties with graph neural networks.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, cls=PlainHelpGroup)
 
 # Commands that train or run models: worth re-executing under a fast allocator.
 HEAVY = {"run", "predict", "pretrain", "sweep", "tune", "perf"}
@@ -118,7 +145,7 @@ def run(
 
 
 tasks_app = typer.Typer(help="List tasks, or show one task's card.", invoke_without_command=True)
-app.add_typer(tasks_app, name="tasks")
+app.add_typer(tasks_app, name="tasks", cls=PlainHelpGroup)
 
 
 @tasks_app.callback()
@@ -340,14 +367,14 @@ def _register_subapps() -> None:
     from bench.cli_data import data_app
     from bench.cli_leaderboard import leaderboard_app
 
-    app.add_typer(data_app, name="data")
-    app.add_typer(leaderboard_app, name="leaderboard")
+    app.add_typer(data_app, name="data", cls=PlainHelpGroup)
+    app.add_typer(leaderboard_app, name="leaderboard", cls=PlainHelpGroup)
     from bench.cli_perf import perf
     from bench.cli_tune import tune
 
     app.command()(tune)
     app.command("perf")(perf)
-    app.add_typer(cache_app, name="cache")
+    app.add_typer(cache_app, name="cache", cls=PlainHelpGroup)
 
 
 _register_subapps()

@@ -272,7 +272,6 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     from backbones import build_backbone
     from backbones.heads import LinearHead, MultiHead
     from bench.model import PropertyModel
-    from bench.provenance import git_commit, hardware, package_versions
     from bench.tracking import Tracker
 
     t_start = time.time()
@@ -306,8 +305,10 @@ def _train(spec: PretrainSpec, key: str, folder: Path, console: Console, device:
     cfg = TrainConfig(epochs=budget.epochs, batch_size=budget.batch_size, lr=budget.lr,
                       weight_decay=budget.weight_decay, loss=budget.loss, patience=budget.patience,
                       select=budget.select, seed=spec.seed, device=device, weighting=spec.weighting)
-    from bench.progress import TrainingProgress
+    from bench.estimate import estimate_seconds
 
+    console.print(f"Estimated pre-training time "
+                  f"{estimate_seconds(model.to(device), data['train'].graphs, cfg, len(parts['val'])).describe()}")
     tracker = Tracker(tracking_uri)
     try:
         return _train_tracked(spec, key, folder, console, device, model, data, parts, report, cfg, tracker, t_start)

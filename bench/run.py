@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import math
 import random
 import shutil
 import time
@@ -23,6 +21,7 @@ from bench.artifacts import non_finite, stamp_json
 from bench.budgets import get_budget
 from bench.checkpoint import save_model
 from bench.dataset import load_splits, target_stats
+from bench.estimate import estimate_seconds
 from bench.graphs.build import GraphParams
 from bench.graphs.cache import GraphCache
 from bench.leakage import check_disjoint, twin_flags
@@ -32,7 +31,7 @@ from bench.provenance import git_commit, hardware, package_versions
 from bench.spec import RunSpec
 from bench.strategies import get_strategy
 from bench.tracking import Tracker
-from bench.train import NonFiniteError, TrainConfig, Trainer, batches, masked_loss, predict
+from bench.train import NonFiniteError, TrainConfig, Trainer, predict
 from tasks import get_task
 
 
@@ -122,24 +121,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def estimate_seconds(model, train_graphs: list, cfg: TrainConfig, n_val: int) -> float:
-    """Seconds the training will take, from one timed forward/backward pass (state restored after)."""
-    state = copy.deepcopy(model.state_dict())
-    sample = next(batches(train_graphs, cfg.batch_size)).to(cfg.device)
-    model.train()
-    times = []
-    for _ in range(3):  # the first pass pays one-off allocation costs; the minimum resists noisy neighbours
-        t0 = time.perf_counter()
-        masked_loss(model(sample), torch.zeros_like(sample.y), cfg.loss).backward()
-        times.append(time.perf_counter() - t0)
-    step = min(times)
-    model.zero_grad(set_to_none=True)
-    model.load_state_dict(state)
-    steps = math.ceil(len(train_graphs) / cfg.batch_size) * cfg.epochs
-    # optimizer step + validation pass: ~1.15x the backward-dominated step, measured on the quick budget
-    return 1.15 * step * steps + 0.4 * step * (n_val / cfg.batch_size) * cfg.epochs
 
 
 @dataclass
@@ -245,9 +226,9 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     mean, std = target_stats(splits["train"].targets)
     model.set_target_scaling(torch.tensor([mean]), torch.tensor([std]))
     n_params = sum(p.numel() for p in model.parameters())
-    est = estimate_seconds(model.to(device), splits["train"].graphs, train_cfg, len(splits["val"]))
+    est = estimate_seconds(model.to(device), splits["train"].graphs, train_cfg, len(splits["val"]), len(splits["test"]))
     console.print(f"Model: {config['backbone']} with {n_params:,} parameters on {device}; "
-                  f"estimated training time {_fmt_seconds(est)} (from one timed step)")
+                  f"estimated training time {est.describe()}")
 
     tracker = Tracker(tracking_uri)
     run_id_file = workdir / "mlflow_run_id"
@@ -381,6 +362,3 @@ def split_label(split: dict) -> str:
         return f"-n{split['ft_size']}-t{split['trial']}"
     return ""
 
-
-def _fmt_seconds(s: float) -> str:
-    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
