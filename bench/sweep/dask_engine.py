@@ -10,6 +10,7 @@ Task keys are the run keys, so a cell is one task even if two clients submit it 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from contextlib import contextmanager
 
 from bench.sweep.spec import SweepError, SweepSpec
@@ -45,10 +46,21 @@ def _client(spec: SweepSpec):
     # Saturation 1.0: a worker holds only the cell it runs. With the default (1.1, i.e. two tasks per
     # one-thread worker) a long cell could wait behind another on a busy worker while a second worker idles.
     with dask.config.set({"distributed.scheduler.worker-saturation": 1.0}):
-        cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=":0" if importlib.util.find_spec("bokeh") else None)
-    with cluster, Client(cluster) as client:
-        yield client
+        # ":0": a free port; the default 8787 is taken whenever another sweep or cluster runs on the machine
+        cluster = LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    try:
+        with Client(cluster) as client:
+            yield client
+    finally:
+        # A worker takes ~4 s to leave Python after torch was loaded (interpreter teardown, in C), so the nanny
+        # kills it at close and warns; that says nothing about the sweep. Warnings during it (lost workers) stay.
+        nanny = logging.getLogger("distributed.nanny")
+        level = nanny.level
+        nanny.setLevel(logging.ERROR)
+        try:
+            cluster.close()
+        finally:
+            nanny.setLevel(level)
 
 
 def _running(client, cell_keys) -> int:
@@ -61,9 +73,8 @@ def _running(client, cell_keys) -> int:
 
 
 def _dashboard(client) -> str:
-    # Client.dashboard_link is formatted from the configuration even when the scheduler serves no dashboard
-    port = client.scheduler_info().get("services", {}).get("dashboard")
-    return f"; dashboard {client.dashboard_link}" if port else ""
+    # The scheduler serves its HTTP endpoints either way; the dashboard pages need bokeh
+    return f"; dashboard {client.dashboard_link}" if importlib.util.find_spec("bokeh") else ""
 
 
 def run_on_dask(spec: SweepSpec, plan, out) -> None:
