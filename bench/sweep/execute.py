@@ -11,7 +11,7 @@ from bench.sweep.jobs import CellJob, PretrainJob
 from bench.sweep.plan import SweepPlan, plan_sweep, row
 from bench.sweep.progress import SweepProgress, fmt_seconds
 from bench.sweep.resume import write_record
-from bench.sweep.spec import SweepError, SweepSpec  # noqa: F401  (SweepError: what callers catch)
+from bench.sweep.spec import SweepSpec
 
 
 @dataclass

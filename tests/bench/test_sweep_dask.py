@@ -29,6 +29,7 @@ def records(folder):
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
+# The default run's 2-worker test: 16 s on a quiet machine, up to 40 s when the shared cores are busy
 def test_two_workers_run_each_cell_once_and_export(data_dir, tmp_path, isolated_home):
     from bench.cli import app
 
@@ -49,6 +50,7 @@ def test_two_workers_run_each_cell_once_and_export(data_dir, tmp_path, isolated_
     assert len(pids) == 2  # one cell in each worker process, not both in the submitting one
 
 
+@pytest.mark.slow  # 12 s on a quiet machine, 33-66 s when the shared cores are busy
 def test_killed_worker_cell_is_retried_and_resumes(data_dir, tmp_path, isolated_home, monkeypatch):
     marker = tmp_path / "killed"
     monkeypatch.setenv(KILL_ONCE_ENV, str(marker))  # the workers inherit it
@@ -86,3 +88,19 @@ def test_pretraining_runs_once_before_the_cells_that_share_it(data_dir, tmp_path
     assert all("Pre-training on" not in log for log in cell_logs)
     text = console.export_text()
     assert text.index("Pre-trained ") < min(text.index("[3/4] ptft"), text.index("[4/4] ptft"))
+
+
+@pytest.mark.slow
+def test_scheduler_joins_an_existing_cluster(data_dir, tmp_path):
+    from dask.distributed import LocalCluster
+
+    cells = grid(["scratch"], [10], [1], [], [None])
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        spec = SweepSpec("devi2024-pz", "smoke", device="cpu", epochs=1, results_dir=tmp_path, export=True,
+                         scheduler=cluster.scheduler_address)
+        console = Console(file=sys.stderr, width=250, record=True)
+        outcome = run_sweep(spec, cells, console)
+        assert cluster.workers  # ours, still up: the sweep did not start or stop a cluster of its own
+    assert not outcome.failures and len(records(tmp_path)) == 1
+    assert f"Dask: 1 worker(s), 1 cell(s) at a time, 1 torch thread(s) per cell; scheduler " \
+           f"{cluster.scheduler_address}" in console.export_text()
