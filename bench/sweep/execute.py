@@ -40,7 +40,8 @@ class Collector:
 
     def fail(self, job: CellJob, error: BaseException | str, running: int) -> None:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-        self.failures.append(f"{self.progress.tag(job.index, job.name)}: {text} (log: {job.log})")
+        log = f" (log: {job.log})" if job.log.exists() else ""  # the serial path prints to the terminal instead
+        self.failures.append(f"{self.progress.tag(job.index, job.name)}: {text}{log}")
         self.progress.failed(job.index, job.name, text, running)
 
 

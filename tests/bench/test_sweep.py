@@ -67,6 +67,15 @@ def test_broken_committed_record_is_named(tmp_path, content, says):
     assert str(tmp_path / "bad.json") in result.output and says in result.output
 
 
+def test_failed_cell_is_reported_and_the_others_run(data_dir, tmp_path):
+    result = invoke(*[a if a != "10" else "7,10" for a in SMOKE], "--trials", "1", "--results-dir", str(tmp_path),
+                    "--export")
+    assert result.exit_code == 1
+    assert "1 cell(s) failed" in result.output
+    assert "[1/2] scratch n=7 trial 1: ValueError: no fine-tuning subset of size 7" in result.output
+    assert "[2/2] scratch n=10 trial 1: MAE" in result.output and len(list(tmp_path.glob("*.json"))) == 1
+
+
 def test_bad_options_are_named():
     for args, says in [(["--trials", "a-b"], "--trials takes a range"), (["--ft-sizes", "ten"], "--ft-sizes"),
                        (["--workers", "0"], "--workers must be at least 1"),
