@@ -258,17 +258,30 @@ def sweep(
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
     metric: str = typer.Option("mae", "--metric", help="Metric of the summary table: mae | rmse | r2 | mad_mae"),
-    export: bool = typer.Option(False, "--export", help="Write a result record per run to leaderboard/results/."),
+    export: bool = typer.Option(False, "--export", help="Write each cell's result record to --results-dir as "
+                                "the cell completes."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Committed records: cells recorded "
+                                               "here are skipped, --export writes here (default "
+                                               "leaderboard/results/)."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Cells run at once, each in its own process (Dask); "
+                                "1: one after another in this process."),
+    threads_per_worker: Optional[int] = typer.Option(None, "--threads-per-worker",
+                                                     help="torch threads per cell (default 1 with --workers N)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Run on an existing Dask cluster, e.g. "
+                                            "tcp://HOST:8786 (docs/sweeps.md)."),
     device: str = typer.Option("auto", "--device"),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI"),
 ) -> None:
-    """Run a grid of strategies x FT sizes x trials; rerunning skips what finished; prints the comparison."""
+    """Run a grid of strategies x FT sizes x trials, in parallel with --workers N; cells committed in
+    leaderboard/results/ or finished in MLflow are skipped; prints the comparison."""
     from rich.console import Console
     from rich.table import Table
 
     from bench.records import RESULTS_DIR
-    from bench.sweep import grid, parse_trials, run_sweep, summarise
+    from bench.sweep import SweepError, SweepSpec, grid, parse_trials, run_sweep, summarise
 
+    if metric not in ("mae", "rmse", "r2", "mad_mae"):
+        _fail(f"--metric must be one of mae, rmse, r2, mad_mae; got {metric!r}")
     console = Console(stderr=True)
     with _user_errors():
         from bench.spec import RunSpec, SpecError
@@ -288,16 +301,25 @@ def sweep(
         for cell in cells:  # every cell's options before the first run starts
             RunSpec.from_options(task, cell.strategy, budget, seed, device, epochs, cell.ft_size, cell.trial,
                                  None, cell.pretrain, ft_mode if cell.strategy != "scratch" else "all")
-        rows = run_sweep(task, cells, budget, seed, device, tracking_uri, ft_mode, console,
-                         RESULTS_DIR if export else None, epochs)
-    table = Table(title=f"{task}: test {metric} (mean ± std over trials; paired difference vs scratch)")
-    for col in ("strategy", "FT size", "n", metric, "Δ vs scratch"):
-        table.add_column(col, justify="right" if col != "strategy" else "left")
-    for r in summarise(rows, metric):
-        diff = ("" if r["paired_diff_mean"] is None else
-                f"{r['paired_diff_mean']:+.4g} ± {r['paired_diff_std'] or 0:.2g} ({r['n_paired']} paired)")
-        table.add_row(r["label"], str(r["ft_size"] or "all"), str(r["n"]), f"{r['mean']:.4g} ± {r['std']:.2g}", diff)
-    Console(width=160).print(table)
+        spec = SweepSpec(task, budget, seed, device, epochs, ft_mode, tracking_uri, results_dir or RESULTS_DIR,
+                         export, workers, threads_per_worker, scheduler)
+        try:
+            outcome = run_sweep(spec, cells, console)
+        except SweepError as err:
+            _fail(str(err))
+    if outcome.rows:
+        table = Table(title=f"{task}: test {metric} (mean ± std over trials; paired difference vs scratch)")
+        for col in ("strategy", "FT size", "n", metric, "Δ vs scratch"):
+            table.add_column(col, justify="right" if col != "strategy" else "left")
+        for r in summarise(outcome.rows, metric):
+            diff = ("" if r["paired_diff_mean"] is None else
+                    f"{r['paired_diff_mean']:+.4g} ± {r['paired_diff_std'] or 0:.2g} ({r['n_paired']} paired)")
+            table.add_row(r["label"], str(r["ft_size"] or "all"), str(r["n"]), f"{r['mean']:.4g} ± {r['std']:.2g}",
+                          diff)
+        Console(width=160).print(table)
+    if outcome.failures:
+        _fail(f"{len(outcome.failures)} cell(s) failed; rerun the same command to retry them (finished cells "
+              "are skipped):\n" + "\n".join(outcome.failures), code=1)
 
 
 @app.command()
