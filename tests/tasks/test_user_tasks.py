@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from bench.cli import app
 
-N = 12
+N = 24  # 23 usable rows: a 10 % test set of 2, the least a run accepts (bench.run.MIN_SPLIT)
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +138,7 @@ def test_id_prop_and_poscar_folder(tmp_path, structures, registry):
 
     (folder / "POSCAR-4.vasp").unlink()
     code, out = _add("broken", "--structures", folder)
-    assert code == 2 and "1 of 12 structure files not found" in out and "POSCAR-4.vasp" in out
+    assert code == 2 and f"1 of {N} structure files not found" in out and "POSCAR-4.vasp" in out
 
 
 def test_bad_inputs_give_clear_errors(csv_input, isolated_home):
@@ -149,7 +149,7 @@ def test_bad_inputs_give_clear_errors(csv_input, isolated_home):
     missing = sorted(folder.iterdir())[0]
     missing.unlink()
     code, out = _add("x", "--csv", csv, "--structures", folder, "--target", "eij")
-    assert code == 2 and "1 of 12 structure files not found" in out and missing.stem in out
+    assert code == 2 and f"1 of {N} structure files not found" in out and missing.stem in out
     assert not (isolated_home / "user_tasks" / "x.json").exists()
 
     code, out = _add("piezo", "--csv", csv, "--structures", folder, "--target", "eij")
@@ -166,7 +166,7 @@ def test_duplicate_name_needs_force(csv_input, isolated_home):
     assert code == 2 and "already exists" in out and "--force" in out
     # formulas are not numbers: every row would be dropped, so the replacement is refused and the task kept
     code, out = _add("dup", "--csv", csv, "--structures", folder, "--target", "formula", "--force")
-    assert code == 2 and "no usable rows: all 12 rows were dropped" in out, out
+    assert code == 2 and f"no usable rows: all {N} rows were dropped" in out, out
     assert _spec(isolated_home, "dup")["target"] == "eij"
     result = CliRunner().invoke(app, ["data", "remove", "dup"])
     assert result.exit_code == 0 and not (isolated_home / "user_tasks" / "dup.json").exists()
@@ -197,7 +197,7 @@ def test_no_usable_rows_is_refused_with_the_reasons(csv_input, isolated_home, re
         path.write_text("data_x\n_cell_length_a 3\n")  # cut short: no structure in any file
     code, out = _add("empty", "--csv", csv, "--structures", folder, "--target", "eij")
     assert code == 2, out
-    assert "no usable rows: all 12 rows were dropped (11 invalid structure, 1 missing target)" in out
+    assert f"no usable rows: all {N} rows were dropped ({N - 1} invalid structure, 1 missing target)" in out
     assert "unparseable CIF: the cell is incomplete" in out and "the task was not added" in out
     assert not (isolated_home / "user_tasks" / "empty.json").exists()
     assert not (isolated_home / "user_data" / "empty").exists()
