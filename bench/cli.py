@@ -151,14 +151,16 @@ def tasks(ctx: typer.Context) -> None:
 
     from tasks import all_tasks
 
-    table = Table(title="Tasks")
+    console = Console()
+    wide = console.width >= 140  # the citations only fit a wide terminal; every card has them
+    table = Table(title="Tasks" if wide else "Tasks (sources: `bench tasks show NAME`)")
     table.add_column("name", no_wrap=True)  # an id to type: never split
-    for col in ("target", "units", "role", "split", "source"):
+    for col in ("target", "units", "role", "split") + (("source",) if wide else ()):
         table.add_column(col, overflow="fold")
     for t in all_tasks().values():
         table.add_row(t.name, t.target + (f" ({t.target_transform})" if t.target_transform else ""), t.units,
-                      ", ".join(t.role), t.split.describe(), t.citation)
-    Console().print(table)
+                      "\n".join(t.role), t.split.describe(), *([t.citation] if wide else []))
+    console.print(table)
 
 
 @tasks_app.command("show")

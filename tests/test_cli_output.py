@@ -204,3 +204,7 @@ def test_missing_data_with_the_default_folder_suggests_the_variable(tmp_path, mo
     message = _missing("mp-gap")
     assert f"data folder {Path(isolated_home) / 'data'} (the default; BENCH_DATA_DIR is not set)" in message
     assert "set BENCH_DATA_DIR to the folder holding the raw data" in message
+
+
+def test_narrow_tasks_table_says_where_the_sources_are():
+    assert "`bench tasks show NAME`" in invoke(["tasks"], 80).stdout
