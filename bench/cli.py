@@ -234,7 +234,8 @@ def pretrain(
                             _backbone_defaults("alignn") | get_budget(budget).backbone,
                             excluded_tests(for_task) if for_task else (), weighting)
         _, card = pretrained_model(spec, Console(stderr=True, soft_wrap=True), resolve_device(device), tracking_uri)
-    typer.echo(json.dumps({k: card[k] for k in ("key", "data", "metrics", "wall_seconds")}, indent=2, default=str))
+    shown = ("key", "mlflow_run_id", "data", "metrics", "wall_seconds")  # older cards have no run id
+    typer.echo(json.dumps({k: card[k] for k in shown if k in card}, indent=2, default=str))
 
 
 @app.command()
