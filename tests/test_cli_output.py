@@ -208,3 +208,15 @@ def test_missing_data_with_the_default_folder_suggests_the_variable(tmp_path, mo
 
 def test_narrow_tasks_table_says_where_the_sources_are():
     assert "`bench tasks show NAME`" in invoke(["tasks"], 80).stdout
+
+
+def test_pretrain_prints_the_trunks_mlflow_run(monkeypatch):
+    import json
+
+    import bench.pretrain
+
+    card = {"key": "k", "mlflow_run_id": "a" * 32, "data": {}, "metrics": {}, "wall_seconds": 1.0}
+    monkeypatch.setattr(bench.pretrain, "pretrained_model", lambda *args, **kwargs: (None, card))
+    result = invoke(["pretrain", "--source", "fe", "--budget", "smoke"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mlflow_run_id"] == "a" * 32
