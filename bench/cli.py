@@ -57,14 +57,14 @@ EXIT_BAD_INPUT, EXIT_BUSY, EXIT_INTERRUPTED = 2, 3, 130
 
 
 @contextlib.contextmanager
-def _user_errors(resume_hint: bool = True):
+def _user_errors(resume_hint: bool = True, resume: str = "resume from the last checkpoint"):
     """Errors of the user's input or situation become one line and an exit code, not a traceback; anything
-    else (a bug) keeps its traceback."""
+    else (a bug) keeps its traceback. Ctrl-C says that re-typing the command goes on (``resume``: how)."""
     try:
         yield
     except KeyboardInterrupt:
-        _fail("interrupted" + ("; run the same command again to resume from the last checkpoint"
-                               if resume_hint else ""), EXIT_INTERRUPTED)
+        _fail("interrupted" + (f"; run the same command again to {resume}" if resume_hint else ""),
+              EXIT_INTERRUPTED)
     except Exception as err:
         from bench.locks import LockBusy
 
@@ -119,10 +119,9 @@ def run(
     Re-running an interrupted command resumes it from its last checkpoint; an identical run already running
     is waited for, and its result reported.
     """
-    from rich.console import Console
-    from rich.table import Table
+    from bench.cli_output import log_console, print_run_result
 
-    console = Console(stderr=True)
+    console = log_console()
     with _user_errors():
         from bench.run import run_benchmark
         from bench.spec import RunSpec, check_pt_size, check_strategy, check_task
@@ -135,13 +134,7 @@ def run(
                        overrides=resolve_params(params, task, strategy, budget, storage, study, console) or {})
         result = run_benchmark(spec=spec, tracking_uri=tracking_uri, fresh=fresh, console=console,
                                wait=not no_wait)
-    table = Table(title=f"{task} · {strategy} · {budget} · seed {seed}: test metrics")
-    for name in ("mae", "rmse", "r2", "mad_mae"):
-        table.add_column(name.upper().replace("_", ":") if name != "r2" else "R²", justify="right")
-    table.add_row(*(f"{result.test_metrics[k]:.4g}" for k in ("mae", "rmse", "r2", "mad_mae")))
-    Console().print(table)
-    Console().print(f"MLflow run: {result.run_id} · wall time {result.wall_seconds:.1f} s · "
-                    f"model: {result.workdir / 'model.pt'}")
+    print_run_result(task, f"{task} · {strategy} · {budget} · seed {seed}: test metrics", result)
 
 
 tasks_app = typer.Typer(help="List tasks, or show one task's card.", invoke_without_command=True)
@@ -158,13 +151,16 @@ def tasks(ctx: typer.Context) -> None:
 
     from tasks import all_tasks
 
-    table = Table(title="Tasks")
-    for col in ("name", "target", "units", "role", "split", "source"):
+    console = Console()
+    wide = console.width >= 140  # the citations only fit a wide terminal; every card has them
+    table = Table(title="Tasks" if wide else "Tasks (sources: `bench tasks show NAME`)")
+    table.add_column("name", no_wrap=True)  # an id to type: never split
+    for col in ("target", "units", "role", "split") + (("source",) if wide else ()):
         table.add_column(col, overflow="fold")
     for t in all_tasks().values():
         table.add_row(t.name, t.target + (f" ({t.target_transform})" if t.target_transform else ""), t.units,
-                      ", ".join(t.role), t.split.describe(), t.citation)
-    Console(width=200).print(table)
+                      "\n".join(t.role), t.split.describe(), *([t.citation] if wide else []))
+    console.print(table)
 
 
 @tasks_app.command("show")
@@ -237,8 +233,9 @@ def pretrain(
         spec = PretrainSpec(names, size, budget, seed, "alignn",
                             _backbone_defaults("alignn") | get_budget(budget).backbone,
                             excluded_tests(for_task) if for_task else (), weighting)
-        _, card = pretrained_model(spec, Console(stderr=True), resolve_device(device), tracking_uri)
-    typer.echo(json.dumps({k: card[k] for k in ("key", "data", "metrics", "wall_seconds")}, indent=2, default=str))
+        _, card = pretrained_model(spec, Console(stderr=True, soft_wrap=True), resolve_device(device), tracking_uri)
+    shown = ("key", "mlflow_run_id", "data", "metrics", "wall_seconds")  # older cards have no run id
+    typer.echo(json.dumps({k: card[k] for k in shown if k in card}, indent=2, default=str))
 
 
 @app.command()
@@ -282,8 +279,9 @@ def sweep(
 
     if metric not in ("mae", "rmse", "r2", "mad_mae"):
         _fail(f"--metric must be one of mae, rmse, r2, mad_mae; got {metric!r}")
-    console = Console(stderr=True)
-    with _user_errors():
+    console = Console(stderr=True, soft_wrap=True)
+    with _user_errors(resume="resume: finished runs are skipped, the interrupted one goes on from its last "
+                             "checkpoint"):
         from bench.spec import RunSpec, SpecError
 
         try:
@@ -310,13 +308,13 @@ def sweep(
     if outcome.rows:
         table = Table(title=f"{task}: test {metric} (mean ± std over trials; paired difference vs scratch)")
         for col in ("strategy", "FT size", "n", metric, "Δ vs scratch"):
-            table.add_column(col, justify="right" if col != "strategy" else "left")
+            table.add_column(col, justify="right" if col != "strategy" else "left", no_wrap=col == "strategy")
         for r in summarise(outcome.rows, metric):
             diff = ("" if r["paired_diff_mean"] is None else
                     f"{r['paired_diff_mean']:+.4g} ± {r['paired_diff_std'] or 0:.2g} ({r['n_paired']} paired)")
             table.add_row(r["label"], str(r["ft_size"] or "all"), str(r["n"]), f"{r['mean']:.4g} ± {r['std']:.2g}",
                           diff)
-        Console(width=160).print(table)
+        Console().print(table)
     if outcome.failures:
         _fail(f"{len(outcome.failures)} cell(s) failed; rerun the same command to retry them (finished cells "
               "are skipped):\n" + "\n".join(outcome.failures), code=1)
@@ -373,13 +371,17 @@ def ui(
     port: int = typer.Option(5000, "--port"),
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI"),
 ) -> None:
-    """Start the MLflow UI on 127.0.0.1 for the benchmark's tracking store."""
+    """Start the MLflow UI on 127.0.0.1 for the benchmark's tracking store; print the address of each
+    experiment's runs (MLflow's own start page shows its GenAI views, not the runs)."""
     import os
 
+    from bench.cli_output import store_experiments, ui_urls
     from bench.paths import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri()
-    typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port}")
+    typer.echo(f"MLflow UI for {uri}; open:")
+    for label, url in ui_urls(f"http://127.0.0.1:{port}", store_experiments(uri)):
+        typer.echo(f"  {label}: {url}")
     os.execvp(sys.executable, [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
                                "--host", "127.0.0.1", "--port", str(port)])
 

@@ -20,7 +20,7 @@ def _fail(message: str, code: int = 2) -> None:
 def _console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # paths in messages stay whole
 
 
 @data_app.command()
@@ -101,7 +101,8 @@ def status(
 
     root = data_dir()
     table = Table(title=f"Task data in {root}")
-    for col in ("task", "files", "download"):
+    table.add_column("task", no_wrap=True)  # an id to type: never split
+    for col in ("files", "download"):
         table.add_column(col, overflow="fold")
     for name, task in all_tasks().items():
         paths = task.paths(root)
@@ -113,7 +114,7 @@ def status(
         else:
             download = "user data" if task.family == "user" else "local only"
         table.add_row(name, files, download)
-    Console(width=160).print(table)
+    Console().print(table)
 
 
 @data_app.command()

@@ -103,10 +103,10 @@ def compare(
 
     table = Table(title="ours vs Devi et al. 2024 (MAE in the paper's scaled units; paired by trial)")
     for h in head:
-        table.add_column(h)
+        table.add_column(h, no_wrap=h == "task")  # the task is an id to type: never split
     for line in lines:
         table.add_row(*line)
-    Console(width=220).print(table)
+    Console().print(table)
 
 
 @leaderboard_app.command("export")

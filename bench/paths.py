@@ -7,9 +7,18 @@ from pathlib import Path
 
 
 def data_dir() -> Path:
-    """Raw datasets: ``$BENCH_DATA_DIR``, else ``<user data>/data`` (what ``bench data fetch`` fills)."""
+    """Raw datasets: ``$BENCH_DATA_DIR``, else ``<user data>/data`` (what ``bench data fetch`` fills).
+
+    A relative ``BENCH_DATA_DIR`` is taken from the current directory, once, here: the folder a run reads and
+    records (and names in its errors) is then the same whichever directory later code works in."""
     env = os.environ.get("BENCH_DATA_DIR")
-    return Path(env).expanduser() if env else user_data_dir() / "data"
+    return Path(os.path.abspath(Path(env).expanduser())) if env else user_data_dir() / "data"
+
+
+def data_dir_origin() -> str:
+    """How :func:`data_dir` was chosen, for messages: ``BENCH_DATA_DIR=<value as set>`` or the default."""
+    env = os.environ.get("BENCH_DATA_DIR")
+    return f"BENCH_DATA_DIR={env}" if env else "the default; BENCH_DATA_DIR is not set"
 
 
 def user_data_dir() -> Path:

@@ -7,6 +7,7 @@ from collections import deque
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Column
 
 
 class EtaModel:
@@ -66,10 +67,13 @@ class TrainingProgress:
                                f"step {state.step_in_epoch}/{steps_per_epoch}[/]")
         if not self.console.is_terminal:
             return  # logs and CI: one line per epoch instead of a live bar
+        # The counts, times and ETA come first and never shrink; the loss/validation text takes what the
+        # terminal has left and is cut with "…" (at 80 columns rich otherwise chopped the ETA and elapsed time).
         self._progress = Progress(
-            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
-            MofNCompleteColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-            TextColumn("ETA {task.fields[eta]}"), console=self.console, transient=False)
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(bar_width=20),
+            MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
+            TextColumn("{task.fields[info]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            console=self.console, transient=False, expand=True)
         self._progress.start()
         self._task = self._progress.add_task("train", total=epochs * steps_per_epoch, completed=self._done,
                                              epoch=state.epoch + 1, epochs=epochs, info="", eta="--")

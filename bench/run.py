@@ -246,6 +246,8 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
         tracker.set_tags(extra_tags)
     if strategy_info:
         tracker.set_tags({f"strategy.{k}": v for k, v in strategy_info.items()})
+    if strategy_info.get("pretrained_run_id"):
+        tracker.link_pretraining(strategy_info["pretrained_run_id"], console)
     tracker.log_params(config | {"n_parameters": n_params,
                                  "n_train": len(splits["train"]), "n_val": len(splits["val"]),
                                  "n_test": len(splits["test"])})

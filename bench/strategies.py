@@ -133,6 +133,8 @@ def _trunk_info(config: dict, card: dict | None = None) -> dict:
     if card is not None:
         exclusion = card["data"].get("exclusion") or {}
         info["pretrained_key"] = card["key"]
+        if card.get("mlflow_run_id"):  # cards written before runs were tracked have none
+            info["pretrained_run_id"] = card["mlflow_run_id"]
         info["pretrained_exclusion"] = {"tasks": sorted(exclusion.get("tasks") or {}),
                                         "fold": config["split"].get("fold"),
                                         "n_excluded": exclusion.get("n_excluded")}

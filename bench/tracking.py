@@ -8,8 +8,18 @@ from typing import Any
 
 from bench.paths import default_tracking_uri
 
+TAG_LIMIT = 5000  # characters kept of a tag's value
+NOTE_TAG = "mlflow.note.content"  # the run page's "Description", markdown
+# On a pre-training run: the ids of the fine-tuning runs that started from its trunk (most recent last)
+FINETUNING_TAG = "finetuning_runs"
+
 # Stores this process has opened once already: only a store's first use needs the cross-process lock.
 _OPENED: set[str] = set()
+
+
+def run_url_path(experiment_id: str, run_id: str) -> str:
+    """A run's page relative to the MLflow UI's root (its hash routes), for links inside run notes."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -104,7 +114,45 @@ class Tracker:
     def set_tags(self, tags: dict[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)[:TAG_LIMIT]) for k, v in tags.items()])
+
+    def link_pretraining(self, pt_run_id: str, console=None) -> None:
+        """Tie this fine-tuning run and the pre-training run of its trunk together, both ways: this run gets
+        the tag ``pretraining_run_id`` and a note linking that run's page; the pre-training run's
+        ``finetuning_runs`` tag gets this run appended. Idempotent (a resumed run is listed once). The link is
+        a convenience: a store that cannot give the pre-training run (another store, deleted) leaves a note
+        saying so, and the fine-tuning run goes on."""
+        tags = {"pretraining_run_id": pt_run_id}
+        try:
+            pt = self.client.get_run(pt_run_id)
+        except Exception:  # trained against another store, or deleted since
+            pt = None
+        if pt is None:
+            tags[NOTE_TAG] = (f"Fine-tuned from the trunk of pre-training run `{pt_run_id}`, which is not in this "
+                              f"MLflow store ({self.uri}).")
+            self.set_tags(tags)
+            return
+        name = pt.data.tags.get("mlflow.runName", pt_run_id)
+        sources = pt.data.tags.get("sources", "")
+        tags[NOTE_TAG] = (f"Fine-tuned from the trunk of pre-training run [{name}]"
+                          f"({run_url_path(pt.info.experiment_id, pt_run_id)})"
+                          + (f" (sources: {sources})" if sources else "") + f"; run id `{pt_run_id}`.")
+        self.set_tags(tags)
+        listed = [r for r in pt.data.tags.get(FINETUNING_TAG, "").split(",") if r]
+        if self.run_id in listed:
+            return
+        listed.append(self.run_id)
+        # a tag holds 5000 characters here (~150 ids): keep the most recent, and count them all
+        kept = listed[-(TAG_LIMIT // (len(self.run_id) + 1)):]
+        try:
+            from mlflow.entities import RunTag
+
+            self.client.log_batch(pt_run_id, tags=[RunTag(FINETUNING_TAG, ",".join(kept)),
+                                                   RunTag(f"{FINETUNING_TAG}_count", str(len(listed)))])
+        except Exception as err:  # e.g. the pre-training run was deleted meanwhile: this run is unaffected
+            if console is not None:
+                console.print(f"[yellow]note:[/] could not list this run on pre-training run {pt_run_id}: {err}",
+                              markup=True, highlight=False)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)

@@ -50,12 +50,9 @@ class Task:
                 for f in self.files]
 
     def load(self, data_dir: Path) -> TaskData:
-        missing = [str(p) for p in self.paths(data_dir) if not p.exists()]
+        missing = [p for p in self.paths(data_dir) if not p.exists()]
         if missing:
-            raise FileNotFoundError(
-                f"task {self.name!r} needs {', '.join(missing)}; "
-                + (f"download it with `bench data fetch {self.name}`, or " if self.sources else "")
-                + "set BENCH_DATA_DIR to the folder holding the raw data (in this repository's CI: ../shared/data)")
+            raise FileNotFoundError(missing_files_message(self, Path(data_dir), missing))
         out = self.loader(self, Path(data_dir))
         return out if isinstance(out, TaskData) else TaskData.from_records(out)
 
@@ -67,3 +64,43 @@ class Task:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
         return h.hexdigest()
+
+
+def missing_files_message(task: Task, data_dir: Path, missing: list[Path]) -> str:
+    """Which folder was searched and what is missing there, a file of the same name with another extension,
+    and the next command to type; advice the user has already followed (setting BENCH_DATA_DIR) is not
+    repeated."""
+    import os
+
+    from bench.paths import data_dir as configured, data_dir_origin
+
+    folder = Path(os.path.abspath(data_dir))
+    local = {s.relpath: s.replaces for s in task.sources if s.replaces}  # download -> the local file it replaces
+    names = []
+    for path in missing:
+        try:
+            shown = str(path.relative_to(data_dir))
+        except ValueError:  # an absolute entry of ``files`` (user tasks)
+            shown = str(path)
+        accepted = {path.name}
+        if shown in local:
+            accepted.add(Path(local[shown]).name)
+            shown += f" (or a local {local[shown]})"
+        stem = path.name.split(".", 1)[0]
+        others = sorted(p.name for p in path.parent.glob(f"{stem}.*") if p.name not in accepted) \
+            if path.parent.is_dir() else []
+        names.append(shown + (f" (found {', '.join(others)} there instead: another format, which this task does "
+                              f"not read; it needs {path.name})" if others else ""))
+    what = f"task {task.name!r} needs {'; '.join(names)}, missing from the data folder {folder}"
+    if folder != configured():  # a folder the caller chose (e.g. `bench perf --data-dir`), not the setting
+        return (f"{what}: give the folder whose raw/ holds it (BENCH_DATA_DIR sets the default folder, now "
+                f"{configured()})")
+    origin = data_dir_origin()
+    fetch = f"`bench data fetch {task.name}` downloads {'it' if len(missing) == 1 else 'them'} there"
+    if os.environ.get("BENCH_DATA_DIR"):
+        return (f"{what} ({origin}): "
+                + (fetch if task.sources else "copy the file there, or set BENCH_DATA_DIR to the folder whose raw/ "
+                   "holds it")
+                + "; `bench data status` lists what that folder holds for every task")
+    return (f"{what} ({origin}): " + (f"{fetch}, or " if task.sources else "")
+            + "set BENCH_DATA_DIR to the folder holding the raw data (in this repository's CI: ../shared/data)")

@@ -2,10 +2,19 @@
 
 ``render_card(task, data_dir)`` loads the task (cached for cleaned tasks) and prints its source, size, units,
 target statistics, splits with their sizes, what cleaning removed and why, and the task's notes.
+
+Counting, auditing and the twin search parse every structure (~20 s for a task of a thousand), so the card
+is cached as text under ``<cache>/cards/``, keyed on the task's data hash, its declaration and the code that
+computes the card (every ``tasks`` module and the structure parser/checks): a second ``bench tasks show``
+only hashes the data files.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import os
 import textwrap
 from collections import defaultdict
 from pathlib import Path
@@ -20,7 +29,59 @@ AUDIT_LIMIT = 5000  # records: larger tasks are not audited when their card is p
 _WIDTH = 100
 
 
+CARD_VERSION = 1  # bump when a card's content changes in a way the code hash would miss
+
+
 def render_card(task: Task, data_dir: Path) -> str:
+    """The task's card, from the cache when its data and the code that computes it are unchanged."""
+    from bench import paths
+
+    path = paths.cache_dir() / "cards" / f"{task.name}-{card_key(task, data_dir)}.txt"
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):  # absent or unreadable: computed again
+        pass
+    text = _render(task, data_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)  # whole or absent, never half-written
+    except OSError:  # a read-only cache only costs the next call its time
+        pass
+    return text
+
+
+def card_key(task: Task, data_dir: Path) -> str:
+    """Hash of what a card depends on; raises the task's missing-data error when a file is absent."""
+    from tasks.base import missing_files_message
+
+    missing = [p for p in task.paths(data_dir) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(missing_files_message(task, Path(data_dir), missing))
+    declared = {k: repr(getattr(task, k)) for k in ("name", "description", "target", "units", "files", "citation",
+                                                    "role", "main_metric", "split", "cv", "target_transform",
+                                                    "family", "notes", "sources")}
+    blob = json.dumps({"data": task.data_hash(data_dir), "task": declared, "code": _code_hash(),
+                       "version": CARD_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def _code_hash() -> str:
+    import bench
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "tasks").glob("*.py")) + [root / "bench" / "structures.py",
+                                                     root / "bench" / "structure_checks.py"]
+    h = hashlib.sha256(bench.__version__.encode())
+    for f in files:
+        if f.exists():
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def _render(task: Task, data_dir: Path) -> str:
     from tasks.cleaning import audit, category
     from tasks.twins import find_twins
 
