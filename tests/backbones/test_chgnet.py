@@ -188,3 +188,17 @@ def test_without_chgnet_the_error_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet now raises ImportError
     with pytest.raises(ImportError, match=r"pip install 'tl-bench\[chgnet\]'"):
         load_checkpoint("0.3.0")
+
+
+def test_model_card_matches_the_installed_weights(chgnet):
+    import json
+    from pathlib import Path
+
+    from backbones.chgnet.weights import load_checkpoint
+
+    card = json.loads((Path(__file__).parents[2] / "leaderboard/pretrained/chgnet-0.3.0-mptrj.json").read_text())
+    ckpt = load_checkpoint("0.3.0")
+    assert card["model"]["weight_file_sha256"] == ckpt.sha256()
+    assert card["model"]["weight_file_bytes"] == ckpt.path.stat().st_size
+    assert card["model"]["parameters"] == CHECKPOINT_PARAMS and card["model"]["parameters_trunk"] == TRUNK_PARAMS
+    assert card["model"]["licence"].startswith("BSD-3") and "leakage" in card
