@@ -202,3 +202,62 @@ def test_model_card_matches_the_installed_weights(chgnet):
     assert card["model"]["weight_file_bytes"] == ckpt.path.stat().st_size
     assert card["model"]["parameters"] == CHECKPOINT_PARAMS and card["model"]["parameters_trunk"] == TRUNK_PARAMS
     assert card["model"]["licence"].startswith("BSD-3") and "leakage" in card
+
+
+# -- the suite's graph path (bench.dataset.graph_source) ---------------------------------------------------------
+
+def test_alignn_graph_source_is_the_unchanged_cache(tmp_path):
+    from bench.dataset import graph_source
+    from bench.graphs.build import GraphParams
+    from bench.graphs.cache import GraphCache
+
+    source = graph_source("alignn", tmp_path / "graphs", GraphParams())
+    assert type(source) is GraphCache
+    assert source.root == GraphCache(tmp_path / "graphs", GraphParams()).root
+    assert source.root.name == "v2-" + GraphParams().key()  # the cache folder runs have always used
+
+
+def test_unusable_structures_for_chgnet_are_named_by_entry(chgnet, tmp_path, structures):
+    from pymatgen.core import Lattice, Structure
+
+    from bench.dataset import DatasetError, build_graphs, graph_source
+    from tasks.data import Record
+
+    disordered = Structure(Lattice.cubic(3.0), [{"Fe": 0.5, "Co": 0.5}], [[0, 0, 0]])
+    gas = Structure(Lattice.cubic(20.0), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    records = [Record("ok-1", structures[0], 1.0), Record("mix-7", disordered, 2.0), Record("gas-3", gas, 3.0)]
+    source = graph_source("chgnet", tmp_path)
+    with pytest.raises(DatasetError) as err:
+        build_graphs(records, source, "toy (toy.csv)")
+    text = str(err.value)
+    assert "2 of 3 structures in toy (toy.csv) are unusable" in text
+    assert "toy (toy.csv), entry mix-7: CHGNet needs an ordered structure" in text
+    assert "toy (toy.csv), entry gas-3: CHGNet cannot build its graph" in text
+    good = build_graphs(records[:1], source, "toy")
+    assert good.graphs[0].y.item() == 1.0 and source.misses == 4  # every graph is built, none cached
+
+
+@pytest.mark.parametrize("mode", ["all", "new-head"])
+def test_finetunes_on_16_piezo_structures(chgnet, data_dir, tmp_path, mode):
+    import numpy as np
+
+    from backbones.chgnet import CHGNetTrunk
+    from bench.dataset import graph_source, load_splits, target_stats
+    from bench.train import TrainConfig, Trainer, predict
+    from tasks import get_task
+
+    splits = load_splits(get_task("piezo"), data_dir, graph_source("chgnet", tmp_path / "graphs"),
+                         {"train": 16, "val": 4, "test": 4}, seed=0)
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [16, 4, 4]
+    torch.manual_seed(0)
+    model = PropertyModel(CHGNetTrunk(), LinearHead(64, 1), "chgnet")
+    model.set_target_scaling(*map(torch.tensor, target_stats(splits["train"].targets)))
+    counts = apply_mode(model, mode)
+    trunk_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    Trainer(model, TrainConfig(epochs=1, batch_size=8, lr=1e-3), tmp_path / "run").fit(splits["train"],
+                                                                                      splits["val"])
+    pred = predict(model, splits["test"].graphs)
+    assert pred.shape == (4, 1) and np.isfinite(pred).all()
+    unchanged = all(torch.equal(trunk_before[k], v) for k, v in model.backbone.state_dict().items())
+    assert unchanged == (mode == "new-head")
+    assert counts["trainable"] == (65 if mode == "new-head" else TRUNK_PARAMS + 65)
