@@ -43,12 +43,16 @@ class CHGNetTrunk(Backbone):
     CHGNet itself sums a per-atom MLP of the same :math:`h_i` (its energy per atom is the mean of site
     energies), and its ``crystal_fea`` is their sum; the mean keeps the embedding size-intensive, as ALIGNN's.
     Graphs come from ``chgnet``'s own converter (``graph_rule``, ``backbones.chgnet.graphs``).
+
+    ``pretrained=True`` loads the shipped weights (the ``mptrj`` pre-training source). The default is a freshly
+    initialised CHGNet, because the ``scratch`` strategy builds a backbone from its defaults: a pre-trained
+    default would make ``--strategy scratch`` silently fine-tune MPtrj weights.
     """
 
     name = "chgnet"
     graph_rule = CHGNET_RULE
 
-    def __init__(self, model_name: str = "0.3.0", pretrained: bool = True):
+    def __init__(self, model_name: str = "0.3.0", pretrained: bool = False):
         super().__init__()
         self.model_name, self.pretrained = model_name, pretrained
         chgnet = _build_chgnet(model_name, pretrained)

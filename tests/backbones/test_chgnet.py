@@ -59,7 +59,7 @@ def batch(chgnet, structures):
 def trunk(chgnet):
     from backbones.chgnet import CHGNetTrunk
 
-    return CHGNetTrunk().eval()
+    return CHGNetTrunk(pretrained=True).eval()
 
 
 def test_energy_matches_chgnet_per_atom(chgnet, trunk, batch, structures):
@@ -74,6 +74,17 @@ def test_energy_matches_chgnet_per_atom(chgnet, trunk, batch, structures):
     reference = CHGNet.load(verbose=False).predict_structure(structures, task="e")
     expected = torch.tensor([float(p["e"]) for p in reference])
     assert torch.allclose(ours, expected, atol=1e-5, rtol=0), (ours - expected).abs().max()
+
+
+def test_default_is_fresh_so_scratch_means_scratch(chgnet, trunk):
+    from backbones.chgnet import CHGNetTrunk
+
+    torch.manual_seed(0)
+    fresh = CHGNetTrunk()
+    assert fresh.config() == {"model_name": "0.3.0", "pretrained": False}
+    shipped, random = trunk.state_dict(), fresh.state_dict()
+    assert shipped.keys() == random.keys()
+    assert not any(torch.equal(shipped[k], random[k]) for k in shipped if k.endswith("weight") and "conv" in k)
 
 
 def test_embedding_is_mean_of_atom_features(trunk, batch):
@@ -137,7 +148,7 @@ def test_mode_freezes_exactly_its_parameters(chgnet, batch, mode):
     from backbones.chgnet import CHGNetTrunk
 
     torch.manual_seed(0)
-    model = PropertyModel(CHGNetTrunk(), LinearHead(64, 1), "chgnet")
+    model = PropertyModel(CHGNetTrunk(pretrained=True), LinearHead(64, 1), "chgnet")
     apply_mode(model, mode)
     before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     opt = torch.optim.AdamW(param_groups(model, 1e-2), lr=1e-2)
@@ -250,7 +261,7 @@ def test_finetunes_on_16_piezo_structures(chgnet, data_dir, tmp_path, mode):
                          {"train": 16, "val": 4, "test": 4}, seed=0)
     assert [len(splits[k]) for k in ("train", "val", "test")] == [16, 4, 4]
     torch.manual_seed(0)
-    model = PropertyModel(CHGNetTrunk(), LinearHead(64, 1), "chgnet")
+    model = PropertyModel(CHGNetTrunk(pretrained=True), LinearHead(64, 1), "chgnet")
     model.set_target_scaling(*map(torch.tensor, target_stats(splits["train"].targets)))
     counts = apply_mode(model, mode)
     trunk_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
