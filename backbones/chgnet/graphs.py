@@ -30,7 +30,7 @@ class GraphRule:
     name: str
     atom_graph_cutoff: float
     bond_graph_cutoff: float
-    build: str  # "module:function", structure -> graph; batched by torch_geometric's Batch.from_data_list
+    build: str  # "module:function", (structure, rule) -> graph; the suite batches graphs with Batch.from_data_list
 
     def key(self) -> str:
         blob = json.dumps({"version": CHGNET_GRAPH_VERSION, "name": self.name, "ag": self.atom_graph_cutoff,
@@ -102,11 +102,4 @@ def chgnet_graph(structure, rule: GraphRule = CHGNET_RULE, source: str = "struct
                        neighbor_image=g.neighbor_image, directed2undirected=g.directed2undirected.long(),
                        undirected2directed=g.undirected2directed.long(), bond_graph=bond_graph,
                        num_nodes=int(g.atomic_number.numel()))
-
-
-def collate(graphs: list[CHGNetGraph]):
-    """A batch of CHGNet graphs (PyG's batching with ``CHGNetGraph``'s offsets)."""
-    from torch_geometric.data import Batch
-
-    return Batch.from_data_list(graphs)
 

@@ -110,7 +110,8 @@ class CHGNetTrunk(Backbone):
         weights_ag = self.bond_weights_ag(bases_ag)
         weights_bg = self.bond_weights_bg(bases_bg)
         if has_angles:
-            angle_feas = self.angle_embedding(self.angle_basis_expansion(bond_vectors[bg[:, 2]], bond_vectors[bg[:, 4]]))
+            angle_bases = self.angle_basis_expansion(bond_vectors[bg[:, 2]], bond_vectors[bg[:, 4]])
+            angle_feas = self.angle_embedding(angle_bases)
             bond_graph = bg[:, [0, 1, 3]]
         for i in range(self.n_conv):
             atom_feas = self.atom_conv_layers[i](atom_feas=atom_feas, bond_feas=bond_feas, bond_weights=weights_ag,
