@@ -10,6 +10,7 @@ import importlib
 
 BACKBONES: dict[str, str] = {
     "alignn": "backbones.alignn.model:ALIGNN",
+    "chgnet": "backbones.chgnet.model:CHGNetTrunk",
 }
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bench.graphs.build import GraphParams
 from bench.graphs.cache import GraphCache
 from bench.graphs.data import AlignnGraph
 from bench.structures import StructureError, check_targets, parse_structure
@@ -24,7 +25,7 @@ class DatasetError(ValueError):
 @dataclass
 class LabelledGraphs:
     ids: list[str]
-    graphs: list[AlignnGraph]  # each with ``y`` of shape [1, 1]
+    graphs: list[AlignnGraph]  # each with ``y`` of shape [1, 1] (another backbone's graph type, see graph_source)
     targets: np.ndarray
 
     def __len__(self) -> int:
@@ -41,18 +42,46 @@ def check_records(records: list[Record], source: str) -> None:
     check_targets([r.target for r in records], [r.id for r in records], source)
 
 
-def build_graphs(records: list[Record], cache: GraphCache, source: str) -> LabelledGraphs:
-    """Graphs of ``records``; every unusable structure is reported in one error naming its entry."""
+class RuleGraphs:
+    """Graphs for a backbone that declares its own ``graph_rule`` (e.g. CHGNet's, built by its package's
+    converter): built on every run, not cached on disk. Has ``GraphCache``'s ``get`` and counters."""
+
+    def __init__(self, rule):
+        import importlib
+
+        module, attr = rule.build.split(":")
+        self.rule, self.params = rule, rule
+        self._build = getattr(importlib.import_module(module), attr)
+        self.hits = self.misses = self.rebuilt = 0
+
+    def get(self, structure):
+        self.misses += 1
+        return self._build(structure, self.rule)
+
+
+def graph_source(backbone: str, root: Path, params: GraphParams = GraphParams()) -> GraphCache | RuleGraphs:
+    """Where ``backbone``'s input graphs come from: its declared ``graph_rule``, else the ALIGNN graph cache
+    under ``root`` (exactly the ``GraphCache(root, params)`` runs have always used)."""
+    from backbones import get_backbone_class
+
+    rule = getattr(get_backbone_class(backbone), "graph_rule", None)
+    return GraphCache(root, params) if rule is None else RuleGraphs(rule)
+
+
+def build_graphs(records: list[Record], cache: GraphCache | RuleGraphs, source: str) -> LabelledGraphs:
+    """Graphs of ``records``; every unusable structure (to parse, or to the graph rule) is reported in one
+    error naming its entry."""
     graphs, errors = [], []
     for record in records:
+        entry = f"{source}, entry {record.id}"
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                structure = parse_structure(record.structure, record.fmt, source=f"{source}, entry {record.id}")
+                structure = parse_structure(record.structure, record.fmt, source=entry)
+            graph = cache.get(structure)  # outside catch_warnings: graph building's warnings stay visible
         except StructureError as err:
-            errors.append(str(err))
+            errors.append(str(err) if err.source.startswith(entry) else str(StructureError(entry, err.problem)))
             continue
-        graph = cache.get(structure)
         graph.y = torch.tensor([[record.target]], dtype=torch.float32)
         graphs.append(graph)
     if errors:
