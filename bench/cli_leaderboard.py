@@ -115,12 +115,35 @@ def export(
                                                help="MLflow store (default: sqlite in the user data dir)."),
     experiment: Optional[str] = typer.Option(None, "--experiment", help="Only this task's experiment."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for the records (default: leaderboard/results/)."),
+    matbench: bool = typer.Option(False, "--matbench", help="Instead: write a Matbench results file (what "
+                                  "matbench's MatbenchBenchmark.from_file loads) from --fold records (docs/matbench.md)."),
+    task: Optional[List[str]] = typer.Option(None, "--task", "-t", help="--matbench: only these tasks (repeatable; "
+                                             "default: every Matbench task with fold records)."),
+    output: Path = typer.Option(Path("results.json.gz"), "--output", "-o", help="--matbench: the file to write."),
+    results: Optional[Path] = typer.Option(None, "--results", help="--matbench: folder of result records (default: "
+                                           "leaderboard/results/)."),
+    from_mlflow: bool = typer.Option(False, "--from-mlflow", help="--matbench: read the records of the MLflow "
+                                     "store (--tracking-uri, --experiment) instead of a folder."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="--matbench: only this strategy (scratch, mpt, "
+                                           "ptft or ptft-SOURCE)."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="--matbench: only this budget."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="--matbench: only this seed."),
 ) -> None:
-    """Write a result record for every FINISHED MLflow run that logged one (artifact ``record.json``)."""
+    """Write a result record for every FINISHED MLflow run that logged one (artifact ``record.json``); with
+    --matbench, a Matbench results file from the fold records."""
     from rich.markup import escape
 
     from bench.records import RESULTS_DIR
 
+    if matbench:
+        from leaderboard.matbench import ExportSpec
+
+        spec = ExportSpec(tuple(task) if task else None, strategy, budget, seed)
+        _export_matbench(spec, output, results or RESULTS_DIR,
+                         (tracking_uri, experiment) if from_mlflow else None)
+        return
+    if task or results or from_mlflow or strategy or budget or seed is not None:
+        _fail("--task, --results, --from-mlflow, --strategy, --budget and --seed go with --matbench")
     try:
         written, skipped = export_records(tracking_uri, experiment, out or RESULTS_DIR)
     except (KeyError, ValueError) as err:
@@ -130,6 +153,33 @@ def export(
             typer.echo(f"skipped: {why}", err=True)
     typer.echo(f"Exported {len(written)} record(s) to {out or RESULTS_DIR}" +
                (f"; skipped {len(skipped)} run(s)" if skipped else ""))
+
+
+def _export_matbench(spec, output: Path, results_dir: Path, mlflow: tuple | None) -> None:
+    import tempfile
+
+    from rich.markup import escape
+
+    from leaderboard.matbench import MatbenchExportError, write_results
+    from leaderboard.records import RecordError, load_records
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if mlflow is not None:
+                results_dir = Path(tmp)
+                _, skipped = export_records(*mlflow, results_dir)
+                for why in skipped:
+                    if "malformed" in why or "not valid JSON" in why:
+                        typer.echo(f"skipped: {why}", err=True)
+            report = write_results(load_records(results_dir), spec, output)
+    except (MatbenchExportError, RecordError, FileNotFoundError, KeyError, ValueError) as err:
+        _fail(escape(str(err)))
+    for why in report.left_out:
+        typer.echo(f"left out {why}", err=True)
+    for name, algo in report.tasks.items():
+        typer.echo(f"{name}: 5 folds, {algo}")
+    typer.echo(f"Wrote {output} (Matbench matbench_v0.1, {len(report.tasks)} task(s)); check it with "
+               f"MatbenchBenchmark.from_file (docs/matbench.md)")
 
 
 def export_records(tracking_uri: str | None, experiment: str | None, out_dir: Path) -> tuple[list[Path], list[str]]:
