@@ -143,11 +143,13 @@ def _fold_data(ds: MatbenchDataset, fold: int, run: Run, expected: list[str]) ->
     mb = [_as_mb_id(ds, i, run.path) for i in ids]
     if set(mb) != set(expected) or len(mb) != len(expected):
         missing, extra = set(expected) - set(mb), set(mb) - set(expected)
+        cap = (run.config.get("data_limits") or {}).get("test")
+        why = (f"its test set was capped at {cap} (budget {run.budget}): run the fold at a budget without a cap"
+               if cap else "a run with a capped test set or on a different copy of the data cannot be submitted")
         raise MatbenchExportError(
             f"{run.path}: its test ids are not Matbench's fold {fold} of {ds.dataset} ({len(mb)} ids, fold has "
             f"{len(expected)}; {len(missing)} missing, {len(extra)} not in the fold"
-            f"{', e.g. ' + sorted(missing or extra)[0] if missing or extra else ''}): a run with a capped test set "
-            f"or on a different copy of the data cannot be submitted")
+            f"{', e.g. ' + sorted(missing or extra)[0] if missing or extra else ''}): {why}")
     return {i: float(p) for i, p in zip(mb, preds[1])}
 
 

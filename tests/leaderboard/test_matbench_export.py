@@ -171,7 +171,12 @@ def test_records_that_are_not_matbenchs_folds_are_refused(tmp_path):
     capped["split_ids"]["test"] = capped["split_ids"]["test"][:100]  # a --limit-test run
     capped["test_predictions"] = {k: v[:100] for k, v in capped["test_predictions"].items()}
     folder = write_records(tmp_path / "r", records)
-    with pytest.raises(MatbenchExportError, match=r"fold2.*not Matbench's fold 2 of matbench_log_gvrh \(100 ids"):
+    with pytest.raises(MatbenchExportError, match=r"fold2.*not Matbench's fold 2 of matbench_log_gvrh \(100 ids"
+                                                  r".*different copy of the data"):
+        build_results(load_records(folder), ExportSpec())
+    capped["config"]["data_limits"]["test"] = 100  # what --budget smoke records
+    folder = write_records(tmp_path / "r1", records)
+    with pytest.raises(MatbenchExportError, match=r"capped at 100 \(budget quick\)"):
         build_results(load_records(folder), ExportSpec())
 
     other = _fold_records("matbench-log-gvrh", frame, strategy="mpt", sources=["mp-gap"])
