@@ -172,7 +172,10 @@ def _export_matbench(spec, output: Path, results_dir: Path, mlflow: tuple | None
                     if "malformed" in why or "not valid JSON" in why:
                         typer.echo(f"skipped: {why}", err=True)
             report = write_results(load_records(results_dir), spec, output)
-    except (MatbenchExportError, RecordError, FileNotFoundError, KeyError, ValueError) as err:
+    except MatbenchExportError as err:
+        where = "the MLflow store" if mlflow is not None else str(results_dir)
+        _fail(escape(str(err).replace(" record(s)", f" record(s) in {where}", 1)))
+    except (RecordError, FileNotFoundError, KeyError, ValueError) as err:
         _fail(escape(str(err)))
     for why in report.left_out:
         typer.echo(f"left out {why}", err=True)

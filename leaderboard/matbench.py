@@ -215,7 +215,7 @@ def build_results(runs: list[Run], spec: ExportSpec) -> tuple[dict, ExportReport
     by_task = _select(runs, spec)
     report = ExportReport()
     for task in spec.tasks or ():
-        if task not in by_task:
+        if task not in by_task and by_task:
             report.left_out.append(f"{task}: no --fold records match")
     tasks = {}
     commits = set()
@@ -232,6 +232,12 @@ def build_results(runs: list[Run], spec: ExportSpec) -> tuple[dict, ExportReport
         tasks[ds.dataset] = _task_dict(ds, folds)
         report.tasks[task] = algorithm(folds[0])
         commits |= {r.record.get("git_commit", "") for r in folds.values()}
+    if not by_task:
+        filters = ", ".join(f"{k} {v}" for k, v in (("strategy", spec.strategy), ("budget", spec.budget),
+                                                     ("seed", spec.seed)) if v is not None)
+        raise MatbenchExportError(f"nothing to export: no --fold records of {', '.join(spec.tasks or datasets)}"
+                                  + (f" with {filters}" if filters else "")
+                                  + f" among {len(runs)} record(s)")
     if not tasks:
         raise MatbenchExportError("nothing to export: no Matbench task has records of all 5 folds" +
                                   "".join(f"\n  {why}" for why in report.left_out))

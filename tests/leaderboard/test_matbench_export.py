@@ -226,3 +226,12 @@ def test_export_from_the_mlflow_store(offline_matbench, tmp_path):
     assert res.exit_code == 0, res.output
     assert list(MatbenchBenchmark.from_file(str(out)).tasks_map) == ["matbench_log_kvrh"]
     assert not (tmp_path / "results").exists()  # the records went through a temporary folder only
+
+
+def test_no_fold_records_says_where_it_looked(tmp_path):
+    folder = write_records(tmp_path / "r", [make_record("devi2024-pz", "scratch", 800, 1, skill=0.5)])
+    res = CliRunner().invoke(app, ["leaderboard", "export", "--matbench", "--results", str(folder), "--budget",
+                                   "paper", "-o", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and not (tmp_path / "x.json").exists()
+    assert "no --fold records of mp-e-form, mp-gap, matbench-log-gvrh, matbench-log-kvrh with budget paper among " \
+           f"1 record(s) in {folder}" in " ".join(res.output.split())
