@@ -66,7 +66,8 @@ def finished_in_mlflow(tracker, task: str, key: str) -> dict | None:
 
 
 def run_sweep(task: str, cells: list[Cell], budget: str, seed: int, device: str, tracking_uri: str | None,
-              ft_mode: str, console, export_dir: Path | None = None, epochs: int | None = None) -> list[dict]:
+              ft_mode: str, console, export_dir: Path | None = None, epochs: int | None = None,
+              backbone: str = "alignn") -> list[dict]:
     from bench.records import export_record
     from bench.run import plan_run, resolve_device, run_benchmark
     from bench.tracking import Tracker
@@ -76,7 +77,7 @@ def run_sweep(task: str, cells: list[Cell], budget: str, seed: int, device: str,
     rows = []
     for k, cell in enumerate(cells, 1):
         plan = plan_run(task, cell.strategy, budget, seed, device, epochs, cell.ft_size, cell.trial, None,
-                        cell.pretrain, ft_mode if cell.strategy != "scratch" else "all")
+                        cell.pretrain, ft_mode if cell.strategy != "scratch" else "all", backbone=backbone)
         done = finished_in_mlflow(tracker, task, plan.key)
         where = f"[{k}/{len(cells)}] {cell.label} n={cell.ft_size or 'all'} trial {cell.trial}"
         if done:
@@ -86,7 +87,7 @@ def run_sweep(task: str, cells: list[Cell], budget: str, seed: int, device: str,
             console.print(f"[bold]{where}[/]")
             result = run_benchmark(task, cell.strategy, budget, seed, device, tracking_uri, epochs, False,
                                    console, cell.ft_size, cell.trial, None, cell.pretrain,
-                                   ft_mode if cell.strategy != "scratch" else "all")
+                                   ft_mode if cell.strategy != "scratch" else "all", backbone=backbone)
             metrics = result.test_metrics
         if export_dir is not None and (plan.workdir / "result.json").exists():
             export_record(plan.workdir / "result.json", export_dir)

@@ -40,7 +40,7 @@ def _budget_model(budget: str):
     from bench.run import _backbone_defaults
 
     torch.manual_seed(0)
-    backbone = build_backbone("alignn", **(_backbone_defaults("alignn") | get_budget(budget).backbone))
+    backbone = build_backbone("alignn", **(_backbone_defaults("alignn") | get_budget(budget).backbone_config("alignn")))
     return PropertyModel(backbone, LinearHead(backbone.embedding_dim))
 
 

@@ -91,7 +91,7 @@ def run_case(name: str, spec: dict) -> dict:
             from bench.pretrain import PretrainSpec, pretrained_model
 
             pretrained_model(PretrainSpec((spec["pretrain"],), 941, spec["budget"], 0, "alignn",
-                                          bench.run._backbone_defaults("alignn") | get_budget(spec["budget"]).backbone),
+                                          bench.run._backbone_defaults("alignn") | get_budget(spec["budget"]).backbone_config("alignn")),
                              console)
         else:
             bench.run.run_benchmark(spec["task"], "scratch", spec["budget"], 0, "cpu", None, spec.get("epochs"),
