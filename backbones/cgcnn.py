@@ -85,7 +85,7 @@ class CGCNN(Backbone):
     group_kinds = frozenset({"embedding", "2body", "readout"})
     citation = "Xie & Grossman, Phys. Rev. Lett. 120, 145301 (2018)"
     licence = "MIT (written here from the paper; reference code MIT)"
-    graph_rule = "atom graph only (line graph built by the shared rule, unused)"
+    graph_rule = "atom graph only (12-NN within 8 Å; the line graph is built, unused)"
 
     def __init__(self, atom_features: int = 64, conv_layers: int = 3, hidden_features: int = 128,
                  bond_dmax: float = 8.0, bond_step: float = 0.2):

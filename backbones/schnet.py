@@ -88,7 +88,7 @@ class SchNet(Backbone):
     group_kinds = frozenset({"embedding", "2body", "readout"})
     citation = "Schütt, Sauceda, Kindermans, Tkatchenko & Müller, J. Chem. Phys. 148, 241722 (2018)"
     licence = "MIT (written here from the paper)"
-    graph_rule = "atom graph only (line graph built by the shared rule, unused)"
+    graph_rule = "atom graph only (12-NN within 8 Å; the line graph is built, unused)"
 
     def __init__(self, hidden_features: int = 128, num_filters: int = 128, interactions: int = 3,
                  num_gaussians: int = 50, cutoff: float = 8.0, readout_features: int = 64):

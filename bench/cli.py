@@ -373,10 +373,12 @@ def _register_subapps() -> None:
 
     app.add_typer(data_app, name="data", cls=PlainHelpGroup)
     app.add_typer(leaderboard_app, name="leaderboard", cls=PlainHelpGroup)
+    from bench.cli_backbones import backbones
     from bench.cli_perf import perf
     from bench.cli_tune import tune
 
     app.command()(tune)
+    app.command()(backbones)
     app.command("perf")(perf)
     app.add_typer(cache_app, name="cache", cls=PlainHelpGroup)
 
