@@ -402,7 +402,7 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
         # a study from before backbones were selectable holds ALIGNN trials
         held = s.user_attrs.get(k, "alignn" if k == "backbone" and "task" in s.user_attrs else None)
         if held is not None and held != attrs[k]:
-            raise ValueError(f"study {name!r} holds trials with {k} {s.user_attrs[k]!r}, not {attrs[k]!r}; "
+            raise ValueError(f"study {name!r} holds trials with {k} {held!r}, not {attrs[k]!r}; "
                              "name another study with --study")
     for k, v in attrs.items():
         if s.user_attrs.get(k) != v:
