@@ -35,6 +35,13 @@ class Budget:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def describe(self, backbone: str = "alignn") -> str:
+        """``summary`` with its model part (before the first ";", written for ALIGNN) for ``backbone``."""
+        if backbone == "alignn":
+            return self.summary
+        sizes = ", ".join(f"{k} {v}" for k, v in self.backbone_config(backbone).items()) or "its paper's sizes"
+        return f"{backbone} at {sizes};" + self.summary.split(";", 1)[-1]
+
     def backbone_config(self, backbone: str) -> dict[str, Any]:
         """The constructor arguments this budget sets for ``backbone`` (the rest keep their defaults)."""
         return dict(self.backbones.get(backbone, {}))

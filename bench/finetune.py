@@ -28,7 +28,7 @@ def check_mode_applies(mode: str, backbone: str, kinds) -> None:
     needs = MODE_NEEDS.get(mode, ())
     if needs and not set(needs) & set(kinds):
         others = ", ".join(m for m, n in MODE_NEEDS.items() if set(n) & set(kinds))
-        raise ValueError(f"fine-tuning mode {mode} trains the {' / '.join(needs)} layer groups, and backbone "
+        raise ValueError(f"fine-tuning mode {mode} trains the {' / '.join(n + '.*' for n in needs)} layer groups, and backbone "
                          f"{backbone} has none (its groups: {', '.join(sorted(kinds))}); use all, last-layer, "
                          f"new-head, all-but-embedding" + (f" or {others}" if others else ""))
 

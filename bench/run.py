@@ -216,7 +216,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                          best_val_mae=res.get("best_val_mae"), val_mae=res.get("val_mae", res.get("best_val_mae")))
 
     train_cfg = TrainConfig(**config["train"])
-    console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.summary}"
+    console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.describe(spec.backbone)}"
                   + (f" (epochs overridden: {train_cfg.epochs})" if epochs else ""))
     cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
     t0 = time.time()

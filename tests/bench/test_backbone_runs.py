@@ -93,3 +93,14 @@ def test_backbones_command_lists_each_with_its_size():
     assert out.exit_code == 0, out.output
     assert "80,833" in out.output and "238,593" in out.output and "140,993" in out.output  # + 1-output head
     assert "Xie & Grossman" in out.output and "Schütt" in out.output
+
+
+def test_budget_description_names_the_backbone_it_runs():
+    from bench.budgets import get_budget
+
+    smoke = get_budget("smoke")
+    assert smoke.describe() == smoke.summary and "ALIGNN" in smoke.describe("alignn")
+    cgcnn = smoke.describe("cgcnn")
+    assert cgcnn.startswith("cgcnn at atom_features 16, conv_layers 1") and "ALIGNN" not in cgcnn
+    assert "3 epochs on 64 training structures" in cgcnn
+    assert get_budget("quick").describe("schnet").startswith("schnet at its paper's sizes; 40 epochs")
