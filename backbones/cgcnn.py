@@ -85,6 +85,7 @@ class CGCNN(Backbone):
     group_kinds = frozenset({"embedding", "2body", "readout"})
     citation = "Xie & Grossman, Phys. Rev. Lett. 120, 145301 (2018)"
     licence = "MIT (written here from the paper; reference code MIT)"
+    index_dtype = torch.int32  # as ALIGNN: faster index_add_/index_select on a shared CPU (PERFORMANCE.md)
     graph_rule = "atom graph only (12-NN within 8 Å; the line graph is built, unused)"
 
     def __init__(self, atom_features: int = 64, conv_layers: int = 3, hidden_features: int = 128,
@@ -120,7 +121,8 @@ class CGCNN(Backbone):
     def forward(self, batch) -> Tensor:
         u = self.bond_expansion(batch.edge_vec.norm(dim=1))
         h = self.embedding(site_rows(batch, self.atom_table))
+        edge_index = batch.edge_index.to(self.index_dtype)
         for conv in self.convs:
-            h = conv(batch.edge_index, h, u)
+            h = conv(edge_index, h, u)
         pooled = global_mean_pool(h, batch.batch, size=batch.num_graphs)
         return F.softplus(self.conv_to_fc(F.softplus(pooled)))  # as the reference code

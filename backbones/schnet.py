@@ -88,6 +88,7 @@ class SchNet(Backbone):
     group_kinds = frozenset({"embedding", "2body", "readout"})
     citation = "Schütt, Sauceda, Kindermans, Tkatchenko & Müller, J. Chem. Phys. 148, 241722 (2018)"
     licence = "MIT (written here from the paper)"
+    index_dtype = torch.int32  # as ALIGNN: faster index_add_/index_select on a shared CPU (PERFORMANCE.md)
     graph_rule = "atom graph only (12-NN within 8 Å; the line graph is built, unused)"
 
     def __init__(self, hidden_features: int = 128, num_filters: int = 128, interactions: int = 3,
@@ -124,6 +125,7 @@ class SchNet(Backbone):
         d = batch.edge_vec.norm(dim=1)
         rbf = self.rbf(d)
         h = site_rows(batch, self.embedding.weight)
+        edge_index = batch.edge_index.to(self.index_dtype)
         for block in self.interactions:
-            h = block(batch.edge_index, h, rbf, d)
+            h = block(edge_index, h, rbf, d)
         return global_mean_pool(shifted_softplus(self.atomwise(h)), batch.batch, size=batch.num_graphs)

@@ -244,8 +244,11 @@ class RunSpec:
         from backbones import get_backbone_class
         from bench.finetune import check_mode_applies
 
+        kinds = get_backbone_class(self.backbone).group_kinds
+        if not kinds:
+            return  # a backbone that does not declare its kinds: apply_mode checks its real groups
         try:
-            check_mode_applies(mode, self.backbone, get_backbone_class(self.backbone).group_kinds)
+            check_mode_applies(mode, self.backbone, kinds)
         except ValueError as err:
             raise SpecError(f"{where}: {err}") from None
 

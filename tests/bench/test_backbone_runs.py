@@ -104,3 +104,12 @@ def test_budget_description_names_the_backbone_it_runs():
     assert cgcnn.startswith("cgcnn at atom_features 16, conv_layers 1") and "ALIGNN" not in cgcnn
     assert "3 epochs on 64 training structures" in cgcnn
     assert get_budget("quick").describe("schnet").startswith("schnet at its paper's sizes; 40 epochs")
+
+
+def test_each_backbone_pretrains_its_own_trunk(data_dir):
+    from bench.pretrain import PretrainSpec, cache_key
+    from bench.run import budget_backbone_config
+
+    keys = {cache_key(PretrainSpec(("flla-e-form",), 941, "smoke", 0, name, budget_backbone_config(name, "smoke"),
+                                   ("piezo",)), data_dir) for name in ("alignn", "cgcnn", "schnet")}
+    assert len(keys) == 3
