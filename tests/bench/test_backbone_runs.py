@@ -8,6 +8,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from backbones.cgcnn import CGCNN
 from bench.checkpoint import load_model
 from bench.run import resolve_config, run_benchmark
 from bench.spec import RunSpec, SpecError
@@ -113,3 +114,22 @@ def test_each_backbone_pretrains_its_own_trunk(data_dir):
     keys = {cache_key(PretrainSpec(("flla-e-form",), 941, "smoke", 0, name, budget_backbone_config(name, "smoke"),
                                    ("piezo",)), data_dir) for name in ("alignn", "cgcnn", "schnet")}
     assert len(keys) == 3
+
+
+class Undeclared(CGCNN):
+    """A backbone that does not declare its group kinds (as a new one may forget to)."""
+    name = "undeclared"
+    group_kinds = frozenset()
+
+
+def test_backbone_without_declared_kinds_is_judged_by_its_real_groups(monkeypatch):
+    import backbones
+    from backbones.heads import LinearHead
+    from bench.finetune import apply_mode
+    from bench.model import PropertyModel
+
+    monkeypatch.setitem(backbones.BACKBONES, "undeclared", f"{__name__}:Undeclared")
+    RunSpec("piezo", "ptft", "smoke", ft_mode="2-body", backbone="undeclared")  # not refused for lack of kinds
+    trunk = Undeclared(atom_features=8, conv_layers=1, hidden_features=8)
+    with pytest.raises(ValueError, match="3-body .* backbone undeclared has none"):
+        apply_mode(PropertyModel(trunk, LinearHead(8), "undeclared"), "3-body")
