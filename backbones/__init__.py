@@ -10,6 +10,8 @@ import importlib
 
 BACKBONES: dict[str, str] = {
     "alignn": "backbones.alignn.model:ALIGNN",
+    "cgcnn": "backbones.cgcnn:CGCNN",
+    "schnet": "backbones.schnet:SchNet",
     "chgnet": "backbones.chgnet.model:CHGNetTrunk",
 }
 

@@ -17,6 +17,13 @@ class Backbone(nn.Module, abc.ABC):
 
     #: registry name, e.g. ``"alignn"``
     name: str = ""
+    #: the prefixes its ``layer_groups()`` names use (declared on the class, so options can be checked
+    #: against a backbone without building one: ``--ft-mode 3-body`` needs ``"3body"``)
+    group_kinds: frozenset[str] = frozenset()
+    #: what ``bench backbones`` prints: the paper, the code's licence, the graph it reads
+    citation: str = ""
+    licence: str = ""
+    graph_rule: str = "atom graph + line graph (bench/graphs: 12-NN within 8 Å)"
 
     @property
     @abc.abstractmethod
@@ -33,7 +40,8 @@ class Backbone(nn.Module, abc.ABC):
 
         Names use a small vocabulary so fine-tuning modes work across backbones: groups starting with
         ``embedding.`` embed the raw inputs, ``2body.`` update atoms from bonds, ``3body.`` update bonds from
-        angles, ``gcn.`` are atom-graph-only updates.
+        angles, ``gcn.`` are atom-graph-only updates, ``readout.`` map atom (or pooled) features to the
+        embedding the heads receive (trained whenever any message-passing group trains).
         """
 
     @abc.abstractmethod

@@ -97,6 +97,7 @@ def run(
                                              help="ptft/mpt: accept a pre-training source of the target's own "
                                                   "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode", help="all | last-layer | new-head | 2-body | 3-body | all-but-embedding"),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper"),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, batch order and subsampling."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
@@ -130,8 +131,9 @@ def run(
         check_task(task), check_strategy(strategy)  # before --params best looks for a study of them
         spec = RunSpec(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pt_source,
                        tuple(mpt_sources.split(",")) if mpt_sources else None, check_pt_size(pt_size),
-                       ft_mode=ft_mode, allow_target_source=allow_target_source,
-                       overrides=resolve_params(params, task, strategy, budget, storage, study, console) or {})
+                       ft_mode=ft_mode, backbone=backbone, allow_target_source=allow_target_source,
+                       overrides=resolve_params(params, task, strategy, budget, storage, study, console,
+                                                backbone) or {})
         result = run_benchmark(spec=spec, tracking_uri=tracking_uri, fresh=fresh, console=console,
                                wait=not no_wait)
     print_run_result(task, f"{task} · {strategy} · {budget} · seed {seed}: test metrics", result)
@@ -194,6 +196,7 @@ def pretrain(
     sources: Optional[str] = typer.Option(None, "--sources", help="mpt: comma-separated sources."),
     strategy: str = typer.Option("ptft", "--strategy", help="ptft (one source) | mpt (several)"),
     pt_size: Optional[str] = typer.Option("941", "--pt-size", help="Structures per source: N, 1000, all."),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
     for_task: Optional[str] = typer.Option(None, "--for-task",
@@ -210,9 +213,8 @@ def pretrain(
 
     with _user_errors():
         from bench import spec as checks
-        from bench.budgets import get_budget
         from bench.pretrain import PretrainSpec, pretrained_model
-        from bench.run import _backbone_defaults, resolve_device
+        from bench.run import budget_backbone_config, resolve_device
         from bench.strategies import excluded_tests
 
         # every option first: nothing is loaded and no cache folder exists until all are valid
@@ -229,9 +231,9 @@ def pretrain(
         names = checks.check_sources("--sources" if sources else "--source", given, for_task)
         size = checks.check_pt_size(pt_size)
         checks.check_budget(budget), checks.check_int("--seed", seed, 0), checks.check_device(device)
+        checks.check_backbone(backbone)
         checks.check_choice("--weighting", weighting, checks.WEIGHTINGS)
-        spec = PretrainSpec(names, size, budget, seed, "alignn",
-                            _backbone_defaults("alignn") | get_budget(budget).backbone,
+        spec = PretrainSpec(names, size, budget, seed, backbone, budget_backbone_config(backbone, budget),
                             excluded_tests(for_task) if for_task else (), weighting)
         _, card = pretrained_model(spec, Console(stderr=True, soft_wrap=True), resolve_device(device), tracking_uri)
     shown = ("key", "mlflow_run_id", "data", "metrics", "wall_seconds")  # older cards have no run id
@@ -251,6 +253,7 @@ def sweep(
                                              help="ptft/mpt: accept a pre-training source of the target's own "
                                                   "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode"),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
@@ -298,9 +301,10 @@ def sweep(
                 cell.pretrain = {**cell.pretrain, "allow_target_source": True}
         for cell in cells:  # every cell's options before the first run starts
             RunSpec.from_options(task, cell.strategy, budget, seed, device, epochs, cell.ft_size, cell.trial,
-                                 None, cell.pretrain, ft_mode if cell.strategy != "scratch" else "all")
+                                 None, cell.pretrain, ft_mode if cell.strategy != "scratch" else "all",
+                                 backbone=backbone)
         spec = SweepSpec(task, budget, seed, device, epochs, ft_mode, tracking_uri, results_dir or RESULTS_DIR,
-                         export, workers, threads_per_worker, scheduler)
+                         export, workers, threads_per_worker, scheduler, backbone)
         try:
             outcome = run_sweep(spec, cells, console)
         except SweepError as err:
@@ -393,10 +397,12 @@ def _register_subapps() -> None:
 
     app.add_typer(data_app, name="data", cls=PlainHelpGroup)
     app.add_typer(leaderboard_app, name="leaderboard", cls=PlainHelpGroup)
+    from bench.cli_backbones import backbones
     from bench.cli_perf import perf
     from bench.cli_tune import tune
 
     app.command()(tune)
+    app.command()(backbones)
     app.command("perf")(perf)
     app.add_typer(cache_app, name="cache", cls=PlainHelpGroup)
 

@@ -17,6 +17,8 @@ def tune(
     trials: int = typer.Option(20, "--trials", "-n", help="Complete trials the study should hold (rerunning "
                                                          "continues until it does)."),
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper (each trial's budget)."),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`); "
+                                 "studies of another backbone than alignn are named TASK-STRATEGY-BUDGET-BACKBONE."),
     storage: Optional[str] = typer.Option(None, "--storage",
                                           help="Optuna storage: a sqlite file path or an SQLAlchemy URL, e.g. "
                                                "postgresql://user:pw@host/db (default: "
@@ -49,8 +51,9 @@ def tune(
     try:
         from bench.spec import RunSpec
 
-        RunSpec(task, strategy, budget, seed, device)  # every option before the study is created or opened
-        result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console)
+        RunSpec(task, strategy, budget, seed, device, backbone=backbone)  # every option before the study opens
+        result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console,
+                          backbone)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         console.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -60,7 +63,8 @@ def tune(
     url = sanitise(storage_url(storage))
     console.print(f"Watch it: `bench ui` (MLflow, experiment {task!r}, tag optuna.study = {result.study_name!r}) "
                   f"or `optuna-dashboard {url}`. Use it: `bench run --task {task} --strategy {strategy} "
-                  f"--budget {budget} --params best`.", highlight=False)
+                  f"--budget {budget}" + (f" --backbone {backbone}" if backbone != "alignn" else "")
+                  + " --params best`.", highlight=False)
 
 
 def main() -> None:

@@ -18,6 +18,19 @@ MODES: dict[str, str] = {
     "3-body": "line-graph updates (ALIGNN 3-body parts) and the head train (3B)",
     "all-but-embedding": "everything but the atom/bond/angle input embeddings trains",
 }
+# The group kinds (``Backbone.group_kinds``) a mode exists to train: a backbone with none of them cannot run the
+# mode (it would silently train the head alone). Atom-graph-only backbones (CGCNN, SchNet) have no 3-body part.
+MODE_NEEDS: dict[str, tuple[str, ...]] = {"2-body": ("2body", "gcn"), "3-body": ("3body",)}
+
+
+def check_mode_applies(mode: str, backbone: str, kinds) -> None:
+    """``ValueError`` naming the backbone when ``mode`` has no group of ``backbone`` to train."""
+    needs = MODE_NEEDS.get(mode, ())
+    if needs and not set(needs) & set(kinds):
+        others = ", ".join(m for m, n in MODE_NEEDS.items() if set(n) & set(kinds))
+        raise ValueError(f"fine-tuning mode {mode} trains the {' / '.join(n + '.*' for n in needs)} layer groups, and backbone "
+                         f"{backbone} has none (its groups: {', '.join(sorted(kinds))}); use all, last-layer, "
+                         f"new-head, all-but-embedding" + (f" or {others}" if others else ""))
 
 
 def trainable_groups(mode: str, group_names: list[str]) -> set[str]:
@@ -26,10 +39,11 @@ def trainable_groups(mode: str, group_names: list[str]) -> set[str]:
         return set(group_names)
     if mode in ("last-layer", "new-head"):
         return set()
+    # a readout (trunk output map) trains whenever some message-passing group does
     if mode == "2-body":
-        return {g for g in group_names if g.startswith(("2body.", "gcn."))}
+        return {g for g in group_names if g.startswith(("2body.", "gcn.", "readout."))}
     if mode == "3-body":
-        return {g for g in group_names if g.startswith("3body.")}
+        return {g for g in group_names if g.startswith(("3body.", "readout."))}
     if mode == "all-but-embedding":
         return {g for g in group_names if not g.startswith("embedding.")}
     raise ValueError(f"unknown fine-tuning mode {mode!r}; known modes: {', '.join(MODES)}")
@@ -38,6 +52,7 @@ def trainable_groups(mode: str, group_names: list[str]) -> set[str]:
 def apply_mode(model, mode: str) -> dict[str, int]:
     """Freeze ``model`` (a PropertyModel) for ``mode``; returns trainable/frozen parameter counts."""
     groups = model.backbone.layer_groups()
+    check_mode_applies(mode, model.backbone_name, {name.split(".", 1)[0] for name in groups})
     train = trainable_groups(mode, list(groups))
     for p in model.parameters():
         p.requires_grad_(False)

@@ -84,7 +84,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
         pretrain = {"sources": list(mpt_sources(task, pretrain.get("sources"), bool(allow))),
                     "pt_size": pretrain.get("pt_size") or 941,
                     "weighting": pretrain.get("weighting") or "equal"} | allow
-    backbone_config = _backbone_defaults(backbone) | b.backbone
+    backbone_config = budget_backbone_config(backbone, budget)
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
     for name, value in overrides.items():
@@ -99,6 +99,11 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
             "pretrain": pretrain, "ft_mode": ft_mode,
             "backbone_config": backbone_config, "train": asdict(train),
             "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": asdict(GraphParams())}
+
+
+def budget_backbone_config(backbone: str, budget: str) -> dict[str, Any]:
+    """``backbone``'s constructor arguments at ``budget``: its defaults, then the budget's sizes."""
+    return _backbone_defaults(backbone) | get_budget(budget).backbone_config(backbone)
 
 
 def _backbone_defaults(name: str) -> dict[str, Any]:
@@ -133,10 +138,11 @@ class RunPlan:
 
 def plan_run(task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0, device: str = "cpu",
              epochs: int | None = None, ft_size: int | None = None, trial: int = 1, fold: int | None = None,
-             pretrain: dict | None = None, ft_mode: str = "all", overrides: dict | None = None) -> RunPlan:
+             pretrain: dict | None = None, ft_mode: str = "all", overrides: dict | None = None,
+             backbone: str = "alignn") -> RunPlan:
     """The resolved configuration of a run, its key and working directory (nothing is trained)."""
     task_obj = get_task(task)
-    config = resolve_config(task, strategy, budget, seed, device, epochs,
+    config = resolve_config(task, strategy, budget, seed, device, epochs, backbone,
                             split={"ft_size": ft_size, "trial": trial, "fold": fold}, pretrain=pretrain,
                             ft_mode=ft_mode, overrides=overrides)
     data_dir = paths.data_dir()
@@ -151,7 +157,8 @@ def run_benchmark(task: str | None = None, strategy: str = "scratch", budget: st
                   fresh: bool = False, console: Console | None = None, ft_size: int | None = None,
                   trial: int = 1, fold: int | None = None, pretrain: dict | None = None,
                   ft_mode: str = "all", overrides: dict | None = None, on_epoch=None,
-                  extra_tags: dict | None = None, *, spec: RunSpec | None = None, wait: bool = True) -> RunResult:
+                  extra_tags: dict | None = None, *, spec: RunSpec | None = None, wait: bool = True,
+                  backbone: str = "alignn") -> RunResult:
     """One run, given as ``spec`` or as the keyword options ``RunSpec.from_options`` takes; every option is
     validated (``SpecError``) before any data loads or folder is created.
 
@@ -170,10 +177,10 @@ def run_benchmark(task: str | None = None, strategy: str = "scratch", budget: st
         raise TypeError("run_benchmark takes a spec or the options (task, strategy, ...), not both")
     if spec is None:
         spec = RunSpec.from_options(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain,
-                                    ft_mode, overrides)
+                                    ft_mode, overrides, backbone)
     device = resolve_device(spec.device)
     plan = plan_run(spec.task, spec.strategy, spec.budget, spec.seed, device, spec.epochs, spec.ft_size,
-                    spec.trial, spec.fold, spec.pretrain, spec.ft_mode, spec.overrides)
+                    spec.trial, spec.fold, spec.pretrain, spec.ft_mode, spec.overrides, spec.backbone)
     guard = _RunGuard()
     try:
         lock = folder_lock(paths.user_data_dir(), "run", plan.workdir.name)
@@ -209,7 +216,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                          best_val_mae=res.get("best_val_mae"), val_mae=res.get("val_mae", res.get("best_val_mae")))
 
     train_cfg = TrainConfig(**config["train"])
-    console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.summary}"
+    console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.describe(spec.backbone)}"
                   + (f" (epochs overridden: {train_cfg.epochs})" if epochs else ""))
     cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
     t0 = time.time()

@@ -25,7 +25,10 @@ CHOICES = {"loss": ("mse", "l1"), "select": ("best", "last"), "weighting": WEIGH
 LOWER = {"epochs": (1, True), "batch_size": (1, True), "lr": (0, False), "weight_decay": (0, True),
          "pct_start": (0, False), "patience": (1, True), "checkpoint_every_s": (0, False),
          "hidden_features": (1, True), "embedding_features": (1, True), "edge_bins": (1, True),
-         "angle_bins": (1, True), "cutoff": (0, False), "alignn_layers": (0, True), "gcn_layers": (0, True)}
+         "angle_bins": (1, True), "cutoff": (0, False), "alignn_layers": (0, True), "gcn_layers": (0, True),
+         "atom_features": (1, True), "conv_layers": (0, True), "bond_dmax": (0, False), "bond_step": (0, False),
+         "num_filters": (1, True), "interactions": (0, True), "num_gaussians": (2, True),
+         "readout_features": (1, True)}
 UPPER = {"pct_start": 1}
 
 
@@ -57,6 +60,12 @@ def check_budget(budget: Any) -> str:
     from bench.budgets import BUDGETS
 
     return check_choice("--budget", budget, list(BUDGETS), ("budget", "budgets"))
+
+
+def check_backbone(backbone: Any) -> str:
+    from backbones import BACKBONES
+
+    return check_choice("--backbone", backbone, list(BACKBONES), ("backbone", "backbones"))
 
 
 def check_strategy(strategy: Any) -> str:
@@ -142,7 +151,7 @@ class RunSpec:
     def from_options(cls, task: str, strategy: str = "scratch", budget: str = "quick", seed: int = 0,
                      device: str = "auto", epochs: int | None = None, ft_size: int | None = None, trial: int = 1,
                      fold: int | None = None, pretrain: dict | None = None, ft_mode: str = "all",
-                     overrides: dict | None = None) -> "RunSpec":
+                     overrides: dict | None = None, backbone: str = "alignn") -> "RunSpec":
         """From ``run_benchmark``'s keyword arguments (``pretrain``: source / sources / pt_size / weighting)."""
         pretrain = dict(pretrain or {})
         unknown = set(pretrain) - {"source", "sources", "pt_size", "weighting", "allow_target_source"}
@@ -152,7 +161,7 @@ class RunSpec:
         sources = pretrain.get("sources")
         return cls(task, strategy, budget, seed, device, epochs, ft_size, trial, fold, pretrain.get("source"),
                    tuple(sources) if sources else None, pretrain.get("pt_size"), pretrain.get("weighting"),
-                   ft_mode, dict(overrides or {}),
+                   ft_mode, dict(overrides or {}), backbone,
                    allow_target_source=bool(pretrain.get("allow_target_source")))
 
     def __post_init__(self) -> None:
@@ -161,6 +170,7 @@ class RunSpec:
         task = check_task(self.task)
         check_strategy(self.strategy)
         check_budget(self.budget)
+        check_backbone(self.backbone)
         check_int("--seed", self.seed, 0)
         check_device(self.device)
         if self.epochs is not None:
@@ -170,6 +180,7 @@ class RunSpec:
         if self.strategy == "scratch" and self.ft_mode != "all":
             raise SpecError(f"--ft-mode {self.ft_mode} needs a pre-trained model (--strategy ptft or mpt); "
                             "scratch trains everything")
+        self._check_mode_applies("--ft-mode", self.ft_mode)
         self._check_pretrain()
         if not isinstance(self.overrides, Mapping):
             raise SpecError(f"--params must be a JSON object of parameter: value; got {self.overrides!r}")
@@ -229,6 +240,18 @@ class RunSpec:
             except ValueError as err:
                 raise SpecError(f"--mpt-sources: {err}") from None
 
+    def _check_mode_applies(self, where: str, mode: str) -> None:
+        from backbones import get_backbone_class
+        from bench.finetune import check_mode_applies
+
+        kinds = get_backbone_class(self.backbone).group_kinds
+        if not kinds:
+            return  # a backbone that does not declare its kinds: apply_mode checks its real groups
+        try:
+            check_mode_applies(mode, self.backbone, kinds)
+        except ValueError as err:
+            raise SpecError(f"{where}: {err}") from None
+
     def _check_overrides(self) -> None:
         import typing
 
@@ -251,6 +274,7 @@ class RunSpec:
                 if self.strategy == "scratch":
                     raise SpecError(f"{where}: strategy scratch has no fine-tuning mode")
                 check_choice(where, value, list(MODES))
+                self._check_mode_applies(where, value)
             elif name == "weighting":
                 if self.strategy != "mpt":
                     raise SpecError(f"{where}: weighting is for --strategy mpt")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import paths
+from bench.tune_space import search_space, suggest  # noqa: F401  (bench/tune_space.py; callers use tune.*)
 
 HEARTBEAT_INTERVAL_S = 20
 HEARTBEAT_GRACE_S = 90
@@ -64,8 +65,9 @@ def sanitise(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
-def study_name(task: str, strategy: str, budget: str) -> str:
-    return f"{task}-{strategy}-{budget}"
+def study_name(task: str, strategy: str, budget: str, backbone: str = "alignn") -> str:
+    # ALIGNN's studies keep the names they were created with
+    return f"{task}-{strategy}-{budget}" + ("" if backbone == "alignn" else f"-{backbone}")
 
 
 def open_storage(storage: str | None = None, heartbeat: bool = True):
@@ -228,59 +230,6 @@ def optimize_until(study, objective: Callable, n_trials: int, catch: tuple = (),
     study.optimize(wrapped, callbacks=[MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,))], catch=catch)
 
 
-# -- the search space --------------------------------------------------------------------------------------------
-def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[str, Any]:
-    """Optuna distributions per hyper-parameter, centred on the budget's settings. The ``smoke`` budget proves
-    the pipeline in seconds, so its space never makes a run bigger or longer than the budget's own."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    from bench.budgets import get_budget
-    from bench.finetune import MODES
-    from bench.run import _backbone_defaults
-    from bench.strategies import get_strategy
-
-    get_strategy(strategy)
-    b = get_budget(budget)
-    arch = _backbone_defaults(backbone) | b.backbone
-    h, bs, e = arch["hidden_features"], b.batch_size, b.epochs
-    cheap = budget == "smoke"
-
-    def layers(n: int):
-        return IntDistribution(max(1, n // 2), n if cheap else max(2, n * 3 // 2))
-
-    space: dict[str, Any] = {
-        "lr": FloatDistribution(b.lr / 10, b.lr * 10, log=True),
-        "weight_decay": FloatDistribution(1e-7, 1e-2, log=True),
-        "batch_size": CategoricalDistribution(sorted({bs, bs * 2} | (set() if cheap else {max(4, bs // 2)}))),
-        "hidden_features": CategoricalDistribution(sorted({max(8, h // 2), h} | (set() if cheap else {h * 2}))),
-        "alignn_layers": layers(arch["alignn_layers"]),
-        "gcn_layers": layers(arch["gcn_layers"]),
-        "epochs": IntDistribution(min(e, max(2, e // 2)), e if cheap else max(3, e * 3 // 2)),
-    }
-    if strategy in ("ptft", "mpt"):
-        space["ft_mode"] = CategoricalDistribution(list(MODES))
-    if strategy == "mpt":
-        space["weighting"] = CategoricalDistribution(["equal", "count"])
-    return space
-
-
-def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
-    """Draw one value per distribution from ``trial`` (an optuna Trial or FixedTrial)."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    out: dict[str, Any] = {}
-    for name, d in space.items():
-        if isinstance(d, FloatDistribution):
-            out[name] = trial.suggest_float(name, d.low, d.high, log=d.log, step=d.step)
-        elif isinstance(d, IntDistribution):
-            out[name] = trial.suggest_int(name, d.low, d.high, log=d.log, step=d.step)
-        elif isinstance(d, CategoricalDistribution):
-            out[name] = trial.suggest_categorical(name, list(d.choices))
-        else:
-            raise TypeError(f"unsupported distribution for {name}: {d!r}")
-    return out
-
-
 def make_pruner(budget: str):
     """Median pruner on per-epoch validation MAE: two complete trials first, and never before a few epochs."""
     import optuna
@@ -292,14 +241,15 @@ def make_pruner(budget: str):
 
 # -- the objective -----------------------------------------------------------------------------------------------
 def make_objective(task: str, strategy: str, budget: str, name: str, storage: str, seed: int = 0,
-                   device: str = "auto", tracking_uri: str | None = None, console=None) -> Callable:
+                   device: str = "auto", tracking_uri: str | None = None, console=None,
+                   backbone: str = "alignn") -> Callable:
     import optuna
     from mlflow import MlflowClient
 
     from bench.run import plan_run, resolve_device, run_benchmark
     from bench.tracking import Tracker
 
-    space = search_space(strategy, budget)
+    space = search_space(strategy, budget, backbone)
     uri = Tracker(tracking_uri).uri
 
     def objective(trial: optuna.Trial) -> float:
@@ -314,11 +264,12 @@ def make_objective(task: str, strategy: str, budget: str, name: str, storage: st
 
         if console:
             console.print(f"[bold]Trial {trial.number}[/] of study {name}: {overrides}")
-        plan = plan_run(task, strategy, budget, seed, resolve_device(device), overrides=overrides)
+        plan = plan_run(task, strategy, budget, seed, resolve_device(device), overrides=overrides,
+                        backbone=backbone)
         trial.set_user_attr("workdir", str(plan.workdir))
         try:
             result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, console=console,
-                                   overrides=overrides, on_epoch=report, extra_tags=tags)
+                                   overrides=overrides, on_epoch=report, extra_tags=tags, backbone=backbone)
         except optuna.TrialPruned:
             run_id_file = plan.workdir / "mlflow_run_id"
             if run_id_file.exists():
@@ -342,7 +293,7 @@ def make_objective(task: str, strategy: str, budget: str, name: str, storage: st
 # -- the command -------------------------------------------------------------------------------------------------
 def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: str | None = None,
          study: str | None = None, seed: int = 0, device: str = "auto", tracking_uri: str | None = None,
-         console=None):
+         console=None, backbone: str = "alignn"):
     """Run (or continue) the study until it holds ``trials`` complete trials; returns the study."""
     import optuna
     import torch
@@ -363,14 +314,17 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     if trials < 1:
         raise ValueError("--trials must be at least 1")
     url = storage_url(storage)
-    name = study or study_name(task, strategy, budget)
+    name = study or study_name(task, strategy, budget, backbone)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = open_study(name, url, pruner=make_pruner(budget))
-    attrs = {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "mlflow_experiment": task,
+    attrs = {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
+             "mlflow_experiment": task,
              "mlflow_tracking_uri": sanitise(Tracker(tracking_uri).uri)}
-    for k in ("task", "strategy", "budget", "seed"):
-        if k in s.user_attrs and s.user_attrs[k] != attrs[k]:
-            raise ValueError(f"study {name!r} holds trials with {k} {s.user_attrs[k]!r}, not {attrs[k]!r}; "
+    for k in ("task", "strategy", "budget", "seed", "backbone"):
+        # a study from before backbones were selectable holds ALIGNN trials
+        held = s.user_attrs.get(k, "alignn" if k == "backbone" and "task" in s.user_attrs else None)
+        if held is not None and held != attrs[k]:
+            raise ValueError(f"study {name!r} holds trials with {k} {held!r}, not {attrs[k]!r}; "
                              "name another study with --study")
     for k, v in attrs.items():
         if s.user_attrs.get(k) != v:
@@ -378,7 +332,7 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     done = n_complete(s)
     console.print(f"Study [bold]{name}[/] in {sanitise(url)}: {done} complete trial(s) of {trials}"
                   + (" — continuing" if 0 < done < trials else ""))
-    objective = make_objective(task, strategy, budget, name, url, seed, device, tracking_uri, console)
+    objective = make_objective(task, strategy, budget, name, url, seed, device, tracking_uri, console, backbone)
     optimize_until(s, objective, trials, catch=(torch.cuda.OutOfMemoryError,), log=console.print)
     return s
 
@@ -399,9 +353,9 @@ def summary(study) -> dict[str, Any]:
 
 # -- using the result --------------------------------------------------------------------------------------------
 def best_overrides(task: str, strategy: str, budget: str, storage: str | None = None,
-                   study: str | None = None) -> dict[str, Any]:
+                   study: str | None = None, backbone: str = "alignn") -> dict[str, Any]:
     """The best complete trial's parameters of the study, as ``run_benchmark(..., overrides=...)``."""
-    name = study or study_name(task, strategy, budget)
+    name = study or study_name(task, strategy, budget, backbone)
     s = load_study(name, storage)
     if not n_complete(s):
         raise ValueError(f"study {name!r} has no complete trial yet")
@@ -409,14 +363,14 @@ def best_overrides(task: str, strategy: str, budget: str, storage: str | None = 
 
 
 def resolve_params(params: str | None, task: str, strategy: str, budget: str, storage: str | None = None,
-                   study: str | None = None, console=None) -> dict[str, Any] | None:
+                   study: str | None = None, console=None, backbone: str = "alignn") -> dict[str, Any] | None:
     """``bench run --params``: ``None`` -> None; ``best`` -> the study's best parameters (printed);
     a JSON object -> those parameters."""
     if not params:
         return None
     if params == "best":
-        overrides = best_overrides(task, strategy, budget, storage, study)
-        source = f"best trial of study {study or study_name(task, strategy, budget)}"
+        overrides = best_overrides(task, strategy, budget, storage, study, backbone)
+        source = f"best trial of study {study or study_name(task, strategy, budget, backbone)}"
     else:
         try:
             overrides = json.loads(params)

@@ -14,6 +14,7 @@ from backbones.alignn.layer import ALIGNNLayer
 from backbones.alignn.mlp import MLPLayer
 from backbones.alignn.rbf import RBFExpansion
 from backbones.base import Backbone
+from backbones.sites import site_rows
 
 
 class ALIGNN(Backbone):
@@ -27,6 +28,9 @@ class ALIGNN(Backbone):
     """
 
     name = "alignn"
+    group_kinds = frozenset({"embedding", "2body", "3body", "gcn"})
+    citation = "Choudhary & DeCost, npj Comput. Mater. 7, 185 (2021)"
+    licence = "MIT (re-implemented here in PyTorch Geometric)"
     # int32 indices: index_add_/index_select take a faster path, and int64 index_add_ stalls badly when the CPU
     # is shared (PERFORMANCE.md). Data, cache and batching stay int64; the cast in forward costs microseconds.
     index_dtype = torch.int32
@@ -91,11 +95,7 @@ class ALIGNN(Backbone):
     def site_features(self, batch) -> Tensor:
         r"""CGCNN features per site, occupancy-weighted on disordered sites:
         :math:`x_i = \sum_{s \in i} c_s\, f(Z_s)`."""
-        site = getattr(batch, "species_site", None)
-        if site is None or (site.numel() == batch.z.numel() and bool((batch.species_w == 1).all())):
-            return self.atom_features[batch.z]  # ordered: one species per site, weight 1
-        weighted = self.atom_features[batch.species_z] * batch.species_w.unsqueeze(1)
-        return weighted.new_zeros(batch.z.numel(), weighted.size(1)).index_add_(0, batch.species_site, weighted)
+        return site_rows(batch, self.atom_features)
 
     def forward(self, batch) -> Tensor:
         edge_index, lg_index = batch.edge_index.to(self.index_dtype), batch.lg_index.to(self.index_dtype)

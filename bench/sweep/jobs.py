@@ -35,6 +35,7 @@ class CellJob:
     run_name: str  # its working directory's name, under the runs folder of whichever machine runs it
     pretrain_key: str | None = None
     threads: int | None = None  # torch threads in the worker; None leaves torch's default
+    backbone: str = "alignn"
 
     @property
     def name(self) -> str:
@@ -129,7 +130,7 @@ def run_cell(job: CellJob, *pretrained: dict, console=None) -> dict:
     try:
         result = run_benchmark(job.task, job.strategy, job.budget, job.seed, job.device, job.tracking_uri,
                                job.epochs, False, console, job.ft_size, job.trial, None, job.pretrain,
-                               job.ft_mode, on_epoch=_kill_hook(job))
+                               job.ft_mode, on_epoch=_kill_hook(job), backbone=job.backbone)
     finally:
         if own:
             console.file.close()

@@ -27,6 +27,7 @@ class SweepSpec:
     workers: int = 1  # 1 without a scheduler: cells run one after another in this process, no Dask needed
     threads_per_worker: int | None = None  # torch threads per worker; None: 1 with Dask, torch's default without
     scheduler: str | None = None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786
+    backbone: str = "alignn"
     retries: int = 2  # a cell that raises is run again this often (it resumes); a lost worker is separate
 
     def __post_init__(self):

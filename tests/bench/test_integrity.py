@@ -278,7 +278,7 @@ def _spec(seed=0):
     from bench.run import _backbone_defaults
 
     return PretrainSpec(("devi2024-fe",), budget="smoke", seed=seed,
-                        backbone_config=_backbone_defaults("alignn") | get_budget("smoke").backbone)
+                        backbone_config=_backbone_defaults("alignn") | get_budget("smoke").backbone_config("alignn"))
 
 
 def _folder(spec):

@@ -223,3 +223,39 @@ def test_smoke_study_killed_and_rerun_ends_complete(data_dir, isolated_home, tmp
     best = tune.best_overrides("piezo", "scratch", "smoke")
     study = tune.load_study("piezo-scratch-smoke")
     assert best == study.best_params and study.user_attrs["mlflow_experiment"] == "piezo"
+
+
+# -- other backbones ---------------------------------------------------------------------------------------------
+def test_search_space_per_backbone():
+    from bench.finetune import MODES
+
+    common = {"lr", "weight_decay", "batch_size", "epochs"}
+    cgcnn = tune.search_space("ptft", "quick", "cgcnn")
+    assert set(cgcnn) == common | {"atom_features", "conv_layers", "hidden_features", "ft_mode"}
+    assert 64 in cgcnn["atom_features"].choices and cgcnn["conv_layers"].low <= 3 <= cgcnn["conv_layers"].high
+    assert set(cgcnn["ft_mode"].choices) == set(MODES) - {"3-body"}  # CGCNN has no 3-body part to train
+    schnet = tune.search_space("scratch", "smoke", "schnet")
+    assert set(schnet) == common | {"hidden_features", "num_filters", "interactions"}
+    assert max(schnet["hidden_features"].choices) == 32 and schnet["interactions"].high == 1  # smoke: no bigger
+    assert "alignn_layers" not in schnet
+
+
+def test_study_names_and_studies_keep_their_backbone(data_dir):
+    assert tune.study_name("piezo", "scratch", "smoke") == "piezo-scratch-smoke"  # ALIGNN's names unchanged
+    assert tune.study_name("piezo", "scratch", "smoke", "cgcnn") == "piezo-scratch-smoke-cgcnn"
+    study = tune.open_study("piezo-scratch-smoke")
+    study.set_user_attr("task", "piezo")  # a study from before --backbone: it holds ALIGNN trials
+    with pytest.raises(ValueError, match="backbone 'alignn', not 'cgcnn'"):
+        tune.tune("piezo", "scratch", 1, "smoke", study="piezo-scratch-smoke", backbone="cgcnn")
+
+
+def test_a_schnet_trial_runs_schnet(data_dir, isolated_home):
+    from mlflow import MlflowClient
+
+    from bench.tracking import Tracker
+
+    study = tune.tune("piezo", "scratch", 1, "smoke", backbone="schnet")
+    assert study.study_name == "piezo-scratch-smoke-schnet" and study.user_attrs["backbone"] == "schnet"
+    run = MlflowClient(Tracker(None).uri).get_run(study.best_trial.user_attrs["mlflow_run_id"])
+    assert run.data.tags["backbone"] == "schnet"
+    assert set(study.best_trial.params) >= {"interactions", "num_filters"}

@@ -35,12 +35,11 @@ def _budget_model(budget: str):
 
     from backbones import build_backbone
     from backbones.heads import LinearHead
-    from bench.budgets import get_budget
     from bench.model import PropertyModel
-    from bench.run import _backbone_defaults
+    from bench.run import budget_backbone_config
 
     torch.manual_seed(0)
-    backbone = build_backbone("alignn", **(_backbone_defaults("alignn") | get_budget(budget).backbone))
+    backbone = build_backbone("alignn", **budget_backbone_config("alignn", budget))
     return PropertyModel(backbone, LinearHead(backbone.embedding_dim))
 
 

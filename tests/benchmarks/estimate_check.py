@@ -87,11 +87,10 @@ def run_case(name: str, spec: dict) -> dict:
     t0 = time.perf_counter()
     try:
         if "pretrain" in spec:
-            from bench.budgets import get_budget
             from bench.pretrain import PretrainSpec, pretrained_model
 
             pretrained_model(PretrainSpec((spec["pretrain"],), 941, spec["budget"], 0, "alignn",
-                                          bench.run._backbone_defaults("alignn") | get_budget(spec["budget"]).backbone),
+                                          bench.run.budget_backbone_config("alignn", spec["budget"])),
                              console)
         else:
             bench.run.run_benchmark(spec["task"], "scratch", spec["budget"], 0, "cpu", None, spec.get("epochs"),

@@ -1,0 +1,83 @@
+"""The tuning search space: Optuna distributions per hyper-parameter, per strategy, budget and backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[str, Any]:
+    """Optuna distributions per hyper-parameter, centred on the budget's settings. The ``smoke`` budget proves
+    the pipeline in seconds, so its space never makes a run bigger or longer than the budget's own."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    from bench.budgets import get_budget
+    from bench.finetune import MODES
+    from bench.run import _backbone_defaults
+    from bench.strategies import get_strategy
+
+    get_strategy(strategy)
+    b = get_budget(budget)
+    arch = _backbone_defaults(backbone) | b.backbone_config(backbone)
+    bs, e = b.batch_size, b.epochs
+    cheap = budget == "smoke"
+
+    def layers(name: str):
+        n = arch[name]
+        return IntDistribution(max(1, n // 2), n if cheap else max(2, n * 3 // 2))
+
+    def width(name: str):
+        w = arch[name]
+        return CategoricalDistribution(sorted({max(8, w // 2), w} | (set() if cheap else {w * 2})))
+
+    space: dict[str, Any] = {
+        "lr": FloatDistribution(b.lr / 10, b.lr * 10, log=True),
+        "weight_decay": FloatDistribution(1e-7, 1e-2, log=True),
+        "batch_size": CategoricalDistribution(sorted({bs, bs * 2} | (set() if cheap else {max(4, bs // 2)}))),
+    }
+    # each backbone's width and depth; a backbone not listed here is tuned on training settings only
+    for name in ARCH_SPACE.get(backbone, ()):
+        space[name] = layers(name) if name in DEPTHS else width(name)
+    space["epochs"] = IntDistribution(min(e, max(2, e // 2)), e if cheap else max(3, e * 3 // 2))
+    if strategy in ("ptft", "mpt"):
+        from backbones import get_backbone_class
+        from bench.finetune import check_mode_applies
+
+        kinds = get_backbone_class(backbone).group_kinds
+        space["ft_mode"] = CategoricalDistribution([m for m in MODES if _applies(check_mode_applies, m,
+                                                                                   backbone, kinds)])
+    if strategy == "mpt":
+        space["weighting"] = CategoricalDistribution(["equal", "count"])
+    return space
+
+
+ARCH_SPACE: dict[str, tuple[str, ...]] = {
+    "alignn": ("hidden_features", "alignn_layers", "gcn_layers"),
+    "cgcnn": ("atom_features", "conv_layers", "hidden_features"),
+    "schnet": ("hidden_features", "num_filters", "interactions"),
+}
+DEPTHS = {"alignn_layers", "gcn_layers", "conv_layers", "interactions"}
+
+
+def _applies(check, mode: str, backbone: str, kinds) -> bool:
+    try:
+        check(mode, backbone, kinds)
+    except ValueError:
+        return False
+    return True
+
+
+def suggest(trial, space: dict[str, Any]) -> dict[str, Any]:
+    """Draw one value per distribution from ``trial`` (an optuna Trial or FixedTrial)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out: dict[str, Any] = {}
+    for name, d in space.items():
+        if isinstance(d, FloatDistribution):
+            out[name] = trial.suggest_float(name, d.low, d.high, log=d.log, step=d.step)
+        elif isinstance(d, IntDistribution):
+            out[name] = trial.suggest_int(name, d.low, d.high, log=d.log, step=d.step)
+        elif isinstance(d, CategoricalDistribution):
+            out[name] = trial.suggest_categorical(name, list(d.choices))
+        else:
+            raise TypeError(f"unsupported distribution for {name}: {d!r}")
+    return out
