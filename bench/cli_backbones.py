@@ -29,7 +29,17 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
         table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
     for name in BACKBONES:
         cls = get_backbone_class(name)
-        trunk = build_backbone(name, **budget_backbone_config(name, budget))
-        n = sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1
-        table.add_row(name, f"{n:,}", cls.graph_rule, cls.citation or "—", cls.licence or "—")
-    Console(width=200).print(table)
+        try:
+            trunk = build_backbone(name, **budget_backbone_config(name, budget))
+            size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
+        except ImportError as err:  # an optional extra that is not installed (chgnet)
+            size = f"— ({err})"
+        table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
+    Console().print(table)
+
+
+def _describe_rule(rule) -> str:
+    if isinstance(rule, str):
+        return rule
+    return (f"its own ({rule.name}: atom graph {rule.atom_graph_cutoff:g} Å, bond graph "
+            f"{rule.bond_graph_cutoff:g} Å)")

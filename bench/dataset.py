@@ -65,7 +65,8 @@ def graph_source(backbone: str, root: Path, params: GraphParams = GraphParams())
     from backbones import get_backbone_class
 
     rule = getattr(get_backbone_class(backbone), "graph_rule", None)
-    return GraphCache(root, params) if rule is None else RuleGraphs(rule)
+    # a plain string only describes the shared ALIGNN graph (which CGCNN and SchNet read part of)
+    return GraphCache(root, params) if rule is None or isinstance(rule, str) else RuleGraphs(rule)
 
 
 def build_graphs(records: list[Record], cache: GraphCache | RuleGraphs, source: str) -> LabelledGraphs:

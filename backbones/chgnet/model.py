@@ -51,6 +51,9 @@ class CHGNetTrunk(Backbone):
 
     name = "chgnet"
     graph_rule = CHGNET_RULE
+    group_kinds = frozenset({"embedding", "2body", "3body"})
+    citation = "Deng et al., Nat. Mach. Intell. 5, 1031 (2023)"
+    licence = "BSD-3-Clause (chgnet package and its 0.3.0 weights, loaded from the installed wheel)"
 
     def __init__(self, model_name: str = "0.3.0", pretrained: bool = False):
         super().__init__()
@@ -86,6 +89,12 @@ class CHGNetTrunk(Backbone):
         # acts on the atom features the 2-body convolutions produce, so it trains with them
         groups["2body.readout_norm"] = self.readout_norm
         return groups
+
+    @property
+    def unused_groups(self) -> tuple[str, ...]:
+        """Groups whose output nothing reads, so they never get a gradient: CHGNet's last angle update feeds no
+        later layer (in ``chgnet`` itself too; its weights are in the checkpoint, unused by the energy)."""
+        return (f"3body.angle_update{self.n_conv - 2}",) if self.n_conv > 1 else ()
 
     def _geometry(self, batch) -> tuple[Tensor, Tensor, Tensor]:
         """Bond bases (atom and bond graph) and unit bond vectors, as ``BatchedGraph.from_graphs`` computes
