@@ -289,10 +289,12 @@ def sweep(
 
         try:
             sizes = [None if s == "all" else int(s) for s in ft_sizes.split(",")]
+        except ValueError:
+            raise SpecError(f"--ft-sizes takes numbers or 'all', comma-separated; got {ft_sizes!r}") from None
+        try:
             trial_list = parse_trials(trials)
         except ValueError:
-            raise SpecError(f"--ft-sizes takes numbers or 'all' ({ft_sizes!r}), --trials e.g. 1-5 or 1,3 "
-                            f"({trials!r})") from None
+            raise SpecError(f"--trials takes a range or a list, e.g. 1-5 or 1,3; got {trials!r}") from None
         cells = grid(strategies.split(","), sizes, trial_list, pt_sources.split(","),
                      [_pt_size(s) for s in pt_sizes.split(",")] if pt_sizes else [None],
                      mpt_sources.split(",") if mpt_sources else None)

@@ -92,11 +92,12 @@ def missing_files_message(task: Task, data_dir: Path, missing: list[Path]) -> st
         names.append(shown + (f" (found {', '.join(others)} there instead: another format, which this task does "
                               f"not read; it needs {path.name})" if others else ""))
     what = f"task {task.name!r} needs {'; '.join(names)}, missing from the data folder {folder}"
+    fetch = f"`bench data fetch {task.name}` downloads {'it' if len(missing) == 1 else 'them'} there"
     if folder != configured():  # a folder the caller chose (e.g. `bench perf --data-dir`), not the setting
-        return (f"{what}: give the folder whose raw/ holds it (BENCH_DATA_DIR sets the default folder, now "
+        return (f"{what}: " + (f"{fetch} (with BENCH_DATA_DIR={folder}), or " if task.sources else "")
+                + f"give the folder whose raw/ holds it (BENCH_DATA_DIR sets the default folder, now "
                 f"{configured()})")
     origin = data_dir_origin()
-    fetch = f"`bench data fetch {task.name}` downloads {'it' if len(missing) == 1 else 'them'} there"
     if os.environ.get("BENCH_DATA_DIR"):
         return (f"{what} ({origin}): "
                 + (fetch if task.sources else "copy the file there, or set BENCH_DATA_DIR to the folder whose raw/ "
