@@ -133,3 +133,13 @@ def test_tasks_show_works_from_a_clean_environment(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "# piezo" in out.stdout and "missing" not in out.stdout.lower()
+
+
+def test_the_test_suite_falls_back_to_the_shipped_data(monkeypatch, tmp_path):
+    from tests import conftest
+
+    monkeypatch.setattr(conftest, "DEFAULT_DATA", tmp_path / "no-shared-data")
+    assert conftest.default_data_dir().resolve() == paths.shipped_data_dir()
+    (tmp_path / "shared/raw").mkdir(parents=True)
+    monkeypatch.setattr(conftest, "DEFAULT_DATA", tmp_path / "shared")
+    assert conftest.default_data_dir() == tmp_path / "shared"
