@@ -1,4 +1,5 @@
-"""Where things live: the data directory and the user's cache/data directories (never site-packages)."""
+"""Where things live: the data directory (with the shipped small datasets behind it, per file) and the user's
+cache/data directories (never written inside site-packages)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,36 @@ from pathlib import Path
 
 
 def data_dir() -> Path:
-    """Raw datasets: ``$BENCH_DATA_DIR``, else ``<user data>/data`` (what ``bench data fetch`` fills).
+    """Raw datasets: ``$BENCH_DATA_DIR``, else ``<user data>/data`` (what ``bench data fetch`` fills; a file it
+    lacks is read from the shipped copy, see :func:`data_file`).
 
     A relative ``BENCH_DATA_DIR`` is taken from the current directory, once, here: the folder a run reads and
     records (and names in its errors) is then the same whichever directory later code works in."""
     env = os.environ.get("BENCH_DATA_DIR")
     return Path(os.path.abspath(Path(env).expanduser())) if env else user_data_dir() / "data"
+
+
+def shipped_data_dir() -> Path:
+    """The small datasets shipped inside the package (``bench/data/raw/...``; list and hashes in its
+    ``manifest.json``, licences in its ``LICENSES.md``)."""
+    return Path(__file__).resolve().parent / "data"
+
+
+def data_file(relpath: str, folder: Path | None = None) -> Path:
+    """Where the raw file ``relpath`` (``raw/...``) is read from, decided per file.
+
+    ``BENCH_DATA_DIR``, when set, is an override: the file is looked for there only. Otherwise the user data
+    folder wins when it holds the file (what ``bench data fetch`` or the user put there), else the shipped copy.
+    A ``folder`` other than the configured one (``bench perf --data-dir``) is also taken as meant: no fallback.
+    The path returned for a file found nowhere is the configured folder's, which error messages name."""
+    folder = Path(folder) if folder is not None else data_dir()
+    local = folder / relpath
+    if local.exists() or Path(relpath).is_absolute() or os.environ.get("BENCH_DATA_DIR"):
+        return local
+    if Path(os.path.abspath(folder)) != Path(os.path.abspath(data_dir())):
+        return local
+    shipped = shipped_data_dir() / relpath
+    return shipped if shipped.exists() else local
 
 
 def data_dir_origin() -> str:

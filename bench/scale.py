@@ -23,9 +23,9 @@ def _bases():
     import pandas as pd
     from pymatgen.core import Structure
 
-    from bench.paths import data_dir
+    from bench.paths import data_file
 
-    frame = pd.read_csv(data_dir() / "raw/matminer_v0.4.0/piezoelectric_tensor.csv.gz", skiprows=1)
+    frame = pd.read_csv(data_file("raw/matminer_v0.4.0/piezoelectric_tensor.csv.gz"), skiprows=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [Structure.from_str(s, fmt="cif") for s in frame["structure"]]

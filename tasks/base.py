@@ -44,10 +44,21 @@ class Task:
         return self.cv
 
     def paths(self, data_dir: Path) -> list[Path]:
-        # A declared download stands in for a missing local file it ``replaces`` (absolute ``files`` stay absolute).
+        # Each file is looked up on its own (bench.paths.data_file: the folder, else the shipped copy unless
+        # BENCH_DATA_DIR overrides). A declared download stands in for a missing file it ``replaces``; a download
+        # the user made is preferred to the shipped copy it replaces. Absolute ``files`` stay absolute.
+        from bench.paths import data_file
+
         alt = {s.replaces: s.relpath for s in self.sources if s.replaces}
-        return [Path(data_dir) / f if f not in alt or (Path(data_dir) / f).exists() else Path(data_dir) / alt[f]
-                for f in self.files]
+        out = []
+        for f in self.files:
+            local, download = Path(data_dir) / f, Path(data_dir) / alt[f] if f in alt else None
+            if local.exists() or (download is not None and download.exists()):
+                out.append(local if local.exists() else download)
+                continue
+            found = data_file(f, data_dir)
+            out.append(found if found.exists() or download is None else data_file(alt[f], data_dir))
+        return out
 
     def load(self, data_dir: Path) -> TaskData:
         missing = [p for p in self.paths(data_dir) if not p.exists()]

@@ -48,6 +48,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.paths import data_file
 from tasks.base import Task
 from tasks.data import Record, TaskData
 from tasks.splits import PAPER_FT_SIZES, PAPER_TRIALS, GroupSplit, _rank, _train_val
@@ -117,7 +118,7 @@ def collect(code: str, data_dir: Path, layout: list[_Entry]) -> tuple[dict[str, 
     test: list[str] | None = None
     for rel, kind, group in layout:
         ids = []
-        for row in read_rows(Path(data_dir) / rel):
+        for row in read_rows(data_file(rel, data_dir)):  # per file: the data folder, else the shipped copy
             rid = f"{code}-{row['jid']}"
             target = _target(row, rel)
             prev = records.get(rid)

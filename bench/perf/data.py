@@ -14,13 +14,13 @@ PIEZO = "raw/matminer_v0.4.0/piezoelectric_tensor.csv.gz"
 def find_table(data_dir: Path | None = None) -> Path:
     """The piezoelectric table under ``data_dir`` (default: ``bench.paths.data_dir()``, then the shared data
     folder beside the repository)."""
-    from bench.paths import data_dir as default_data_dir
+    from bench.paths import data_dir as default_data_dir, data_file
 
     candidates = [Path(data_dir)] if data_dir else [default_data_dir(),
                                                     Path(__file__).resolve().parents[2].parent / "shared" / "data"]
     for root in candidates:
-        if (root / PIEZO).exists():
-            return root / PIEZO
+        if data_file(PIEZO, root).exists():  # the configured folder falls back to the shipped copy
+            return data_file(PIEZO, root)
     raise FileNotFoundError(f"{PIEZO} not found under {', '.join(str(c) for c in candidates)} "
                             "(set BENCH_DATA_DIR or pass --data-dir)")
 
