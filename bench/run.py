@@ -239,6 +239,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     workdir.mkdir(parents=True, exist_ok=True)
     tags = {"task": task, "strategy": strategy, "backbone": config["backbone"], "budget": budget,
             "seed": seed, **{k: v for k, v in config["split"].items() if v is not None}, "data_hash": data_hash, "git_commit": git_commit(), "run_key": key,
+            **{f"graph.{k}": v for k, v in config["graph"].items() if k in GRAPH_OVERRIDES},
             **{f"version.{k}": v for k, v in package_versions().items()},
             **{f"hardware.{k}": v for k, v in hardware(device).items()}}
     run_id = tracker.start(task, f"{strategy}-{budget}{split_label(config['split'])}-seed{seed}",
