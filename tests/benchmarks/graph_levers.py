@@ -158,7 +158,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("tasks", nargs="*", default=TASKS)
     parser.add_argument("--n", type=int, default=None, help="structures per task (graphs 300, steps 128)")
     parser.add_argument("--rounds", type=int, default=3, help="steps: passes over the batches per rule")
-    parser.add_argument("--rules", default=",".join(RULES), help="comma-separated names of RULES, the first the baseline")
+    parser.add_argument("--rules", default=",".join(RULES),
+                        help="comma-separated names of RULES, the first the baseline")
     args = parser.parse_intermixed_args(argv)
     rules = args.rules.split(",")
     unknown = [r for r in rules if r not in RULES]
