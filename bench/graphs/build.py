@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -43,7 +44,8 @@ class GraphParams:
 
     def __post_init__(self) -> None:
         r3, cap = self.three_body_cutoff, self.neighbor_cap
-        if r3 is not None and (isinstance(r3, bool) or not isinstance(r3, (int, float)) or not 0 < r3 < 1e6):
+        if r3 is not None and (isinstance(r3, bool) or not isinstance(r3, (int, float))
+                               or not (math.isfinite(r3) and r3 > 0)):
             raise GraphParamsError(f"three_body_cutoff must be a length in Å > 0, or None; got {r3!r}")
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise GraphParamsError(f"neighbor_cap must be an integer ≥ 1, or None; got {cap!r}")

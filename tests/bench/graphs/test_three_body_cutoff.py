@@ -116,6 +116,7 @@ def test_neighbor_cap_drops_ties_past_the_cap():
 @pytest.mark.parametrize("kwargs, name", [
     ({"three_body_cutoff": 0}, "three_body_cutoff"), ({"three_body_cutoff": -1.0}, "three_body_cutoff"),
     ({"three_body_cutoff": "3.5"}, "three_body_cutoff"), ({"three_body_cutoff": float("nan")}, "three_body_cutoff"),
+    ({"three_body_cutoff": float("inf")}, "three_body_cutoff"),
     ({"neighbor_cap": 0}, "neighbor_cap"), ({"neighbor_cap": 2.5}, "neighbor_cap"),
     ({"neighbor_cap": True}, "neighbor_cap"),
 ])
