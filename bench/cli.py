@@ -109,7 +109,9 @@ def run(
                                                help="MLflow store (default: sqlite in the user data dir)."),
     fresh: bool = typer.Option(False, "--fresh", help="Discard checkpoints of this exact run and start over."),
     params: Optional[str] = typer.Option(None, "--params", help="best: the best parameters `bench tune` found for "
-                                         "this task, strategy and budget; or a JSON object, e.g. '{\"lr\": 0.003}'."),
+                                         "this task, strategy and budget; or a JSON object, e.g. '{\"lr\": 0.003}'; "
+                                         "scratch runs also take the graph levers three_body_cutoff (Å) and "
+                                         "neighbor_cap (PERFORMANCE.md, Cheaper graphs)."),
     study: Optional[str] = typer.Option(None, "--study", help="--params best: study name (default TASK-STRATEGY-BUDGET)."),
     storage: Optional[str] = typer.Option(None, "--storage", help="--params best: Optuna storage (default as `bench tune`)."),
     no_wait: bool = typer.Option(False, "--no-wait", help="If the same run is running elsewhere, say who runs it and "

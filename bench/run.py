@@ -28,7 +28,7 @@ from bench.leakage import check_disjoint, twin_flags
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
-from bench.spec import RunSpec
+from bench.spec import GRAPH_OVERRIDES, RunSpec
 from bench.strategies import get_strategy
 from bench.tracking import Tracker
 from bench.train import NonFiniteError, TrainConfig, Trainer, predict
@@ -61,7 +61,8 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     """Everything that determines a run's result; its hash names the run's working directory.
 
     ``overrides`` (hyper-parameter tuning): ``ft_mode``; ``weighting`` (mpt pre-training); any TrainConfig
-    field (lr, weight_decay, batch_size, epochs, ...); any backbone argument (hidden_features, alignn_layers...).
+    field (lr, weight_decay, batch_size, epochs, ...); any backbone argument (hidden_features, alignn_layers...);
+    the graph levers ``three_body_cutoff``, ``neighbor_cap`` (GraphParams; in ``config["graph"]`` only when set).
     ``pretrain["allow_target_source"]``: accept a source of the target's own property (refused otherwise); it
     stays in the config (so in the run key) only when set.
     """
@@ -73,6 +74,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     ft_mode = overrides.pop("ft_mode", ft_mode)
     if "weighting" in overrides:
         pretrain["weighting"] = overrides.pop("weighting")
+    graph = GraphParams(**{k: overrides.pop(k) for k in GRAPH_OVERRIDES if k in overrides})
     allow = {"allow_target_source": True} if pretrain.get("allow_target_source") else {}
     if strategy == "scratch":
         pretrain, ft_mode = {}, "all"
@@ -98,7 +100,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
             "split": {"ft_size": None, "trial": 1, "fold": None} | (split or {}),
             "pretrain": pretrain, "ft_mode": ft_mode,
             "backbone_config": backbone_config, "train": asdict(train),
-            "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": asdict(GraphParams())}
+            "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": graph.as_dict()}
 
 
 def budget_backbone_config(backbone: str, budget: str) -> dict[str, Any]:
@@ -226,6 +228,8 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
     check_split_sizes(task, splits)
+    if cache.params != GraphParams():
+        console.print(f"Graph rule: {cache.params.as_dict()} (not the ALIGNN reference)")
 
     seed_everything(seed)
     model, strategy_info = strat.build(config, console, device, tracking_uri)
@@ -242,6 +246,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     workdir.mkdir(parents=True, exist_ok=True)
     tags = {"task": task, "strategy": strategy, "backbone": config["backbone"], "budget": budget,
             "seed": seed, **{k: v for k, v in config["split"].items() if v is not None}, "data_hash": data_hash, "git_commit": git_commit(), "run_key": key,
+            **{f"graph.{k}": v for k, v in config["graph"].items() if k in GRAPH_OVERRIDES},
             **{f"version.{k}": v for k, v in package_versions().items()},
             **{f"hardware.{k}": v for k, v in hardware(device).items()}}
     run_id = tracker.start(task, f"{strategy}-{budget}{split_label(config['split'])}-seed{seed}",

@@ -30,6 +30,8 @@ LOWER = {"epochs": (1, True), "batch_size": (1, True), "lr": (0, False), "weight
          "num_filters": (1, True), "interactions": (0, True), "num_gaussians": (2, True),
          "readout_features": (1, True)}
 UPPER = {"pct_start": 1}
+# Graph-rule levers ``--params`` may set (bench.graphs.build.GraphParams): name -> (type, lower bound, inclusive).
+GRAPH_OVERRIDES = {"three_body_cutoff": (float, 0, False), "neighbor_cap": (int, 1, True)}
 
 
 class SpecError(ValueError):
@@ -279,13 +281,30 @@ class RunSpec:
                 if self.strategy != "mpt":
                     raise SpecError(f"{where}: weighting is for --strategy mpt")
                 check_choice(where, value, WEIGHTINGS)
+            elif name in GRAPH_OVERRIDES:
+                self._check_graph_override(where, name, value)
             elif name in backbone_types or name in train_types:
                 _check_value(where, name, value, backbone_types.get(name) or train_types[name])
             else:
-                known = sorted({*train_types, *backbone_types, "ft_mode", "weighting"})
+                known = sorted({*train_types, *backbone_types, *GRAPH_OVERRIDES, "ft_mode", "weighting"})
                 raise SpecError(f"--params: unknown parameter {name!r}; known: {', '.join(known)}"
                                 + (f" ({name} is an option of its own: --{name})" if name in NOT_OVERRIDABLE
                                    else ""))
+
+    def _check_graph_override(self, where: str, name: str, value: Any) -> None:
+        kind, bound, inclusive = GRAPH_OVERRIDES[name]
+        if self.strategy != "scratch":
+            # pre-training builds the reference graphs (bench/pretrain.py): a trunk would be fine-tuned on
+            # graphs other than those it learnt on, which no result should mix up silently
+            raise SpecError(f"{where}: the graph levers are for --strategy scratch for now; pre-training "
+                            f"builds the reference graphs, so strategy {self.strategy} cannot take them")
+        if value is None:
+            return  # the reference rule, as if not given
+        ok = _is_int(value) if kind is int else (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                                 and math.isfinite(value))
+        if not ok or value < bound or (value == bound and not inclusive):
+            what = "an integer" if kind is int else "a length in Å"
+            raise SpecError(f"{where} must be {what} {'≥' if inclusive else '>'} {bound}, or null; got {value!r}")
 
     @property
     def pretrain(self) -> dict[str, Any]:

@@ -10,12 +10,18 @@ import numpy as np
 import torch
 
 
-def line_graph(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+def line_graph(edge_index: torch.Tensor, num_nodes: int, keep: np.ndarray | None = None) -> torch.Tensor:
     r"""Pairs of consecutive bonds :math:`(e_1, e_2)` with :math:`\mathrm{dst}(e_1) = \mathrm{src}(e_2)`,
     back-tracking pairs (:math:`e_2` the reverse of :math:`e_1`) included, as in DGL's ``line_graph``.
 
-    Returns a ``[2, T]`` tensor of bond indices, :math:`T = \sum_{e} \deg^+(\mathrm{dst}(e))`.
+    Returns a ``[2, T]`` tensor of bond indices, :math:`T = \sum_{e} \deg^+(\mathrm{dst}(e))`. ``keep``
+    (``[E]`` booleans, e.g. bonds within the three-body cutoff): only pairs of kept bonds; the other bonds are
+    in no pair, so a model's line-graph update sends them no message.
     """
+    if keep is not None:
+        kept = np.flatnonzero(keep)
+        sub = line_graph(edge_index[:, torch.from_numpy(kept)], num_nodes).numpy()
+        return torch.from_numpy(kept[sub].reshape(2, -1))
     # numpy, not torch: torch.repeat_interleave costs ~2 ms a call on tensors this small, most of a build
     src, dst = edge_index.numpy()
     num_edges = src.size

@@ -119,9 +119,12 @@ def periodic_neighbors(structure, cutoff: float) -> tuple[np.ndarray, np.ndarray
 
 
 def knn_within_cutoff(
-    structure, cutoff: float = 8.0, max_neighbors: int = 12
+    structure, cutoff: float = 8.0, max_neighbors: int = 12, cap: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Directed (center, neighbour, image) kept by the k-nearest rule, and the cutoff finally used."""
+    """Directed (center, neighbour, image) kept by the k-nearest rule, and the cutoff finally used.
+
+    ``cap``: at most this many neighbours per site, nearest first (a tie at the cap is broken by search order,
+    which is deterministic); None: every tie kept."""
     longest = float(max(structure.lattice.abc))
     # Each site's k-th nearest distance, searching wider (doubling) only while some site lacks k neighbours.
     radius = cutoff
@@ -139,7 +142,12 @@ def knn_within_cutoff(
     radii = np.minimum(kth + TIE_TOLERANCE, cutoff + CUTOFF_TOLERANCE)
     center, nbr, image, dist = tree.within(radii, 2 * max_neighbors)
     order = np.lexsort((dist, center))
-    return center[order], nbr[order], image[order], cutoff
+    center, nbr, image = center[order], nbr[order], image[order]
+    if cap is not None:
+        first = np.searchsorted(center, center)  # rows are grouped by center: rank = row - group start
+        keep = np.arange(center.size) - first < cap
+        center, nbr, image = center[keep], nbr[keep], image[keep]
+    return center, nbr, image, cutoff
 
 
 def canonical_edges(center: np.ndarray, nbr: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
