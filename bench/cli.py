@@ -259,6 +259,8 @@ def sweep(
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
+    params: Optional[str] = typer.Option(None, "--params", help="JSON object of parameters for every cell, as "
+                                         "`bench run --params` (e.g. '{\"three_body_cutoff\": 3.5}')."),
     metric: str = typer.Option("mae", "--metric", help="Metric of the summary table: mae | rmse | r2 | mad_mae"),
     export: bool = typer.Option(False, "--export", help="Write each cell's result record to --results-dir as "
                                 "the cell completes."),
@@ -288,7 +290,11 @@ def sweep(
     with _user_errors(resume="resume: finished runs are skipped, the interrupted one goes on from its last "
                              "checkpoint"):
         from bench.spec import RunSpec, SpecError
+        from bench.tune import resolve_params
 
+        if params == "best":
+            raise SpecError("--params best is per strategy (a study each): give a JSON object to bench sweep")
+        overrides = resolve_params(params, task, "scratch", budget, console=console) or {}
         try:
             sizes = [None if s == "all" else int(s) for s in ft_sizes.split(",")]
         except ValueError:
@@ -306,9 +312,10 @@ def sweep(
         for cell in cells:  # every cell's options before the first run starts
             RunSpec.from_options(task, cell.strategy, budget, seed, device, epochs, cell.ft_size, cell.trial,
                                  None, cell.pretrain, ft_mode if cell.strategy != "scratch" else "all",
-                                 backbone=backbone)
+                                 overrides=overrides, backbone=backbone)
         spec = SweepSpec(task, budget, seed, device, epochs, ft_mode, tracking_uri, results_dir or RESULTS_DIR,
-                         export, workers, threads_per_worker, scheduler, backbone)
+                         export, workers, threads_per_worker, scheduler, backbone,
+                         overrides=overrides)
         try:
             outcome = run_sweep(spec, cells, console)
         except SweepError as err:

@@ -36,6 +36,7 @@ class CellJob:
     pretrain_key: str | None = None
     threads: int | None = None  # torch threads in the worker; None leaves torch's default
     backbone: str = "alignn"
+    overrides: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -130,7 +131,8 @@ def run_cell(job: CellJob, *pretrained: dict, console=None) -> dict:
     try:
         result = run_benchmark(job.task, job.strategy, job.budget, job.seed, job.device, job.tracking_uri,
                                job.epochs, False, console, job.ft_size, job.trial, None, job.pretrain,
-                               job.ft_mode, on_epoch=_kill_hook(job), backbone=job.backbone)
+                               job.ft_mode, overrides=job.overrides or None, on_epoch=_kill_hook(job),
+                               backbone=job.backbone)
     finally:
         if own:
             console.file.close()

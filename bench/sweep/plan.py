@@ -51,7 +51,8 @@ def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> S
         name = f"{cell.label} n={cell.ft_size or 'all'} trial {cell.trial}"
         ft_mode = spec.ft_mode if cell.strategy != "scratch" else "all"
         run = plan_run(spec.task, cell.strategy, spec.budget, spec.seed, device, spec.epochs, cell.ft_size,
-                       cell.trial, None, cell.pretrain, ft_mode, backbone=spec.backbone)
+                       cell.trial, None, cell.pretrain, ft_mode, overrides=spec.overrides or None,
+                       backbone=spec.backbone)
         if run.key in seen:  # e.g. --pt-sources fe,devi2024-fe: one source under two names
             progress.skipped(index, name, f"the same run as cell {seen[run.key]} (run key {run.key})")
             continue
@@ -84,7 +85,7 @@ def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> S
         plan.jobs.append(CellJob(index, cell.label, cell.strategy, cell.ft_size, cell.trial, cell.pretrain,
                                  ft_mode, spec.task, spec.budget, spec.seed, worker_device, spec.epochs,
                                  spec.tracking_uri, run.key, run.workdir.name, pretrain_key, spec.worker_threads,
-                                 spec.backbone))
+                                 spec.backbone, dict(spec.overrides)))
     # Workers would otherwise race to create the experiments (MLflow's names are unique: one of them fails).
     if plan.jobs:
         tracker.experiment(spec.task)

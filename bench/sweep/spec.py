@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.records import RESULTS_DIR
@@ -28,6 +28,7 @@ class SweepSpec:
     threads_per_worker: int | None = None  # torch threads per worker; None: 1 with Dask, torch's default without
     scheduler: str | None = None  # address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786
     backbone: str = "alignn"
+    overrides: dict = field(default_factory=dict)  # --params of every cell (e.g. a graph lever)
     retries: int = 2  # a cell that raises is run again this often (it resumes); a lost worker is separate
 
     def __post_init__(self):

@@ -123,3 +123,24 @@ def test_eta_from_finished_cells():
     assert eta_seconds([], running=2, queued=4, slots=2) is None
     assert eta_seconds([10.0, 30.0], running=2, queued=4, slots=2) == pytest.approx(20 * 5 / 2)
     assert eta_seconds([10.0], running=0, queued=0, slots=2) == 0
+
+
+def test_params_reach_every_cell_and_its_run_key(data_dir, isolated_home):
+    """`bench sweep --params` (the paired graph-lever study in one command): each cell runs with the overrides,
+    and its run key is not the reference run's, so committed reference records are never taken for it."""
+    from bench.sweep.plan import plan_sweep
+
+    cells = grid(["scratch"], [10], [1], ["fe"], [None])
+    plans = {}
+    for overrides in ({}, {"three_body_cutoff": 3.5}):
+        spec = SweepSpec("devi2024-pz", "smoke", device="cpu", workers=2, overrides=overrides)
+        plans[bool(overrides)] = plan_sweep(spec, cells, SweepProgress(Console(file=sys.stderr), len(cells)))
+    assert plans[True].jobs[0].overrides == {"three_body_cutoff": 3.5} and plans[False].jobs[0].overrides == {}
+    assert plans[True].jobs[0].key != plans[False].jobs[0].key
+
+
+def test_params_best_is_refused_by_the_sweep():
+    result = invoke("--task", "devi2024-pz", "--strategies", "scratch", "--params", "best")
+    assert result.exit_code == 2 and "--params best is per strategy" in result.output
+    result = invoke("--task", "devi2024-pz", "--strategies", "scratch", "--params", '{"three_body_cutoff": -1}')
+    assert result.exit_code == 2 and "three_body_cutoff" in result.output
