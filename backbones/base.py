@@ -44,6 +44,13 @@ class Backbone(nn.Module, abc.ABC):
         embedding the heads receive (trained whenever any message-passing group trains).
         """
 
-    @abc.abstractmethod
     def config(self) -> dict[str, Any]:
-        """Constructor arguments: ``type(self)(**self.config())`` rebuilds the architecture."""
+        """Constructor arguments: ``type(self)(**self.config())`` rebuilds the architecture. By default the
+        ``_config`` dictionary a backbone keeps of its constructor's arguments."""
+        return dict(self._config)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every submodule that knows how to."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()

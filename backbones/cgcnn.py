@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -102,14 +101,6 @@ class CGCNN(Backbone):
     @property
     def embedding_dim(self) -> int:
         return self._config["hidden_features"]
-
-    def config(self) -> dict[str, Any]:
-        return dict(self._config)
-
-    def reset_parameters(self) -> None:
-        for module in self.modules():
-            if module is not self and hasattr(module, "reset_parameters"):
-                module.reset_parameters()
 
     def layer_groups(self) -> dict[str, nn.Module]:
         groups: dict[str, nn.Module] = {"embedding.atom": self.embedding}
