@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -151,8 +152,12 @@ def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) 
 # -- graph-building variants -----------------------------------------------------------------------------------
 
 
-def line_graph_torch(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """The line graph before the numpy lever (``torch.repeat_interleave``): same pairs in the same order."""
+def line_graph_torch(edge_index: Tensor, num_nodes: int, keep=None) -> Tensor:
+    """The line graph before the numpy lever (``torch.repeat_interleave``): same pairs in the same order
+    (``keep``: as ``bench.graphs.line_graph.line_graph``, pairs of kept bonds only)."""
+    if keep is not None:
+        kept = torch.from_numpy(np.flatnonzero(keep))
+        return kept[line_graph_torch(edge_index[:, kept], num_nodes)]
     src, dst = edge_index
     num_edges = src.numel()
     out_deg = torch.bincount(src, minlength=num_nodes)
