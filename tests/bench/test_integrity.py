@@ -142,27 +142,7 @@ def test_every_torch_load_in_the_repository_is_weights_only():
 
 
 # -- run checkpoints -----------------------------------------------------------------------------------------
-class Crash(RuntimeError):
-    pass
-
-
-class CrashAfter:
-    def __init__(self, n):
-        self.n = n
-
-    def start(self, *a):
-        pass
-
-    def step(self, loss):
-        self.n -= 1
-        if self.n == 0:
-            raise Crash
-
-    def epoch_end(self, *a):
-        pass
-
-    def stop(self):
-        pass
+from tests.bench.test_train import Crash, CrashAfter  # the kill -9 stand-in the resume tests use
 
 
 def _crash_then(tmp_path, tiny_data, damage):
