@@ -416,6 +416,9 @@ def _register_subapps() -> None:
     app.command()(backbones)
     app.command("perf")(perf)
     app.add_typer(cache_app, name="cache", cls=PlainHelpGroup)
+    from bench.cli_models import models_app
+
+    app.add_typer(models_app, name="models", cls=PlainHelpGroup)
 
 
 _register_subapps()

@@ -3,7 +3,8 @@
 A pre-trained model is identified by everything that determines it: backbone configuration, the source
 tasks and their data hashes, the PT size, seed, budget, the structures excluded for the target's sake, and
 the code version. The checkpoint lives under ``<cache>/pretrained/<key>/`` with a model card; a second
-request with the same key loads it instead of training again. Training resumes if interrupted.
+request with the same key loads it instead of training again. Training resumes if interrupted. A key that a
+trunk shipped with the package has (the model zoo, ``bench.zoo``) loads that trunk and trains nothing.
 
 Leakage: when pre-training serves a fine-tuning target, every source structure that matches one of the
 test structures of the run's own protocol (the fold's test set for ``--fold``, else the fixed test set) or of
@@ -206,6 +207,14 @@ def pretrained_model(spec: PretrainSpec, console: Console | None = None, device:
     data_dir = paths.data_dir()
     key = cache_key(spec, data_dir)
     folder = paths.cache_dir() / "pretrained" / key
+    from bench import zoo
+
+    shipped = zoo.find(key)
+    if shipped is not None:  # read in place, verified; a damaged copy is refused (ArtifactError), not retrained
+        model, card = zoo.load(shipped, device)
+        console.print(f"Using the shipped pre-trained trunk {shipped.name} ({key}; card: `bench models show "
+                      f"{shipped.name}`): no pre-training")
+        return model, card
     from bench.locks import folder_lock, hold
 
     # One process trains an entry; another that needs it meanwhile waits, then loads what the first cached.

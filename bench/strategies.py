@@ -133,7 +133,9 @@ def _trunk_info(config: dict, card: dict | None = None) -> dict:
     if card is not None:
         exclusion = card["data"].get("exclusion") or {}
         info["pretrained_key"] = card["key"]
-        if card.get("mlflow_run_id"):  # cards written before runs were tracked have none
+        if card.get("zoo"):  # shipped with the package: its pre-training run lives in another MLflow store
+            info["pretrained_zoo"] = card["zoo"]
+        elif card.get("mlflow_run_id"):  # cards written before runs were tracked have none
             info["pretrained_run_id"] = card["mlflow_run_id"]
         info["pretrained_exclusion"] = {"tasks": sorted(exclusion.get("tasks") or {}),
                                         "fold": config["split"].get("fold"),
@@ -151,6 +153,12 @@ def _spec(config: dict, sources: tuple[str, ...]):
                         # the run's own test set follows its protocol: a fold's test set, else the fixed one
                         exclude_folds=((config["task"], fold),) if (fold := config["split"].get("fold")) is not None
                         else ())
+
+
+def pretrain_spec(config: dict):
+    """The pre-training request of a ptft or mpt run's ``config`` (what its cache key is computed from)."""
+    pt = config["pretrain"]
+    return _spec(config, (pt["source"],) if pt.get("source") else tuple(pt["sources"]))
 
 
 def _pretrained(config: dict, sources: tuple[str, ...], console, device, tracking_uri):

@@ -220,3 +220,9 @@ def test_pretrain_prints_the_trunks_mlflow_run(monkeypatch):
     result = invoke(["pretrain", "--source", "fe", "--budget", "smoke"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["mlflow_run_id"] == "a" * 32
+
+
+def test_a_clearly_negative_r2_is_called_worse_than_the_mean(tmp_path, monkeypatch):
+    # seen: R² = -6.76 at FT size 10 was printed as "R² ≈ 0"
+    out = _run_with(monkeypatch, _fake_result(tmp_path, r2=-6.76)).stdout
+    assert "R² = -6.76 < 0: this model is worse than predicting the training mean" in out and "≈ 0" not in out
