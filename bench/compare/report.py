@@ -64,15 +64,17 @@ def print_tables(result, console) -> None:
         direction = "higher" if t.higher_is_better else "lower"
         table = RichTable(title=f"{result.spec.task}: test {name} ({direction} is better), {_size_title(result, size)}; "
                                 f"Δ = candidate − {t.reference} on the same {t.pair_word}")
-        for col in ("#", "candidate", "n", f"{name} mean ± std", f"Δ vs {t.reference}", "95 % CI", "p", "verdict"):
+        for col in ("#", "candidate", "n", f"{name} ± std", f"Δ vs {t.reference} [95 % CI]", "p", "verdict"):
             table.add_column(col, justify="left" if col in ("candidate", "verdict") else "right",
-                             no_wrap=col == "candidate")
+                             no_wrap=col in ("candidate", "verdict"))
         for row in table_rows(t):
-            ci = (f"{_num(row['ci_low'], 3)} … {_num(row['ci_high'], 3)}" if row["ci_low"] is not None
-                  else ("n/a" if row["diff_mean"] is not None else ""))
+            diff = ""
+            if row["diff_mean"] is not None:
+                ci = (f"[{_num(row['ci_low'], 3)}, {_num(row['ci_high'], 3)}]" if row["ci_low"] is not None
+                      else "[n/a]")
+                diff = f"{row['diff_mean']:+.3g} {ci}"
             table.add_row(str(row["rank"]), row["candidate"], str(row["n"]),
-                          f"{_num(row['mean'])} ± {_num(row['std'], 2)}",
-                          "" if row["diff_mean"] is None else f"{row['diff_mean']:+.4g}", ci,
+                          f"{_num(row['mean'])} ± {_num(row['std'], 2)}", diff,
                           "" if row["verdict"] == "reference" else format_p(row["p"]), row["verdict"])
         console.print(table)
         console.print(f"Recommendation: {t.recommendation}", highlight=False)

@@ -81,10 +81,11 @@ def paired(candidate: dict, reference: dict, level: float = LEVEL) -> Paired:
     if n < 2:
         return Paired(n, mean, None, None, "one pair: no interval nor test")
     sd = float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-    if sd == 0:
-        # identical differences on every pair: the t statistic is undefined (scipy gives nan)
+    if sd <= 1e-12 * max(1.0, float(np.abs(a).max()), float(np.abs(b).max())):
+        # the same difference on every pair (up to rounding): the t statistic is undefined (scipy gives nan,
+        # or for a rounding-sized spread an absurdly small p)
         return Paired(n, mean, (mean, mean), None, "the differences do not vary: no test")
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     p = float(stats.ttest_rel(a, b).pvalue)
     return Paired(n, mean, (mean - half, mean + half), p if math.isfinite(p) else None)
 
@@ -148,7 +149,7 @@ def describe_difference(row: Row, table: Table) -> str:
     s = 1 if up else -1
     interval = (f"95 % CI {_fmt(min(s * p.ci[0], s * p.ci[1]))}–{_fmt(max(s * p.ci[0], s * p.ci[1]))}"
                 if p.ci else "no interval")
-    pval = f"p = {format_p(p.p)}" if p.p is not None else "p n/a"
+    pval = ("p n/a" if p.p is None else f"p {format_p(p.p)}" if p.p < 0.001 else f"p = {format_p(p.p)}")
     unit = table.pair_word if p.n != 1 else table.pair_word.rstrip("s")
     return f"{word} {name} than {table.reference} by {_fmt(abs(p.mean))} ({interval}, {pval}, {p.n} {unit})"
 
