@@ -6,6 +6,7 @@ Registered in bench/cli.py with ``app.command()(compare)``. Heavy libraries are 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -72,7 +73,8 @@ def compare(
             _fail(str(err))
         out = report if report is not None else Path.cwd() / f"compare-{task}"
         command = command_line(result)
-        print_tables(result, Console(soft_wrap=True))
+        # piped or captured output has no width: give the table room rather than rich's 80 columns
+        print_tables(result, Console(width=None if sys.stdout.isatty() else 120))
         page = write_report(result, out, command)
     console.print(f"Report: {page} (table as JSON: {page.parent / 'compare.json'})", highlight=False)
     if result.failures:

@@ -269,3 +269,21 @@ def test_compare_end_to_end_on_a_user_task(tiny_task, isolated_home, tmp_path, m
     assert "every one of the 4 runs has finished before; nothing to train" in again.output
     assert json.loads((report / "compare.json").read_text())["tables"] == data["tables"]
     assert len(client.search_runs([client.get_experiment_by_name(tiny_task).experiment_id])) == 4
+
+
+def test_sweep_cells_carry_their_own_backbone_and_fold(isolated_home):
+    """The sweep plans a cell's own backbone and CV fold (what compare's scratch@cgcnn and --folds need)."""
+    from bench.compare.engine import CompareSpec, cells, design, plan
+    from bench.run import plan_run
+
+    spec = CompareSpec("piezo", parse_candidates("scratch,scratch@cgcnn", "piezo"), folds=2, budget="smoke")
+    grid = cells(spec, design(spec))
+    assert [(c.label, c.backbone, c.fold, c.ft_size) for c in grid] == [
+        ("scratch", "alignn", 0, None), ("scratch", "alignn", 1, None),
+        ("scratch@cgcnn", "cgcnn", 0, None), ("scratch@cgcnn", "cgcnn", 1, None)]
+    jobs = plan(spec, grid).jobs
+    assert [(j.backbone, j.fold) for j in jobs] == [("alignn", 0), ("alignn", 1), ("cgcnn", 0), ("cgcnn", 1)]
+    assert [j.name for j in jobs][2] == "scratch@cgcnn fold 0"
+    expected = plan_run("piezo", "scratch", "smoke", 0, "cpu", fold=1, backbone="cgcnn")
+    assert jobs[3].key == expected.key and jobs[3].run_name == expected.workdir.name
+    assert len({j.key for j in jobs}) == 4
