@@ -287,3 +287,32 @@ def test_sweep_cells_carry_their_own_backbone_and_fold(isolated_home):
     expected = plan_run("piezo", "scratch", "smoke", 0, "cpu", fold=1, backbone="cgcnn")
     assert jobs[3].key == expected.key and jobs[3].run_name == expected.workdir.name
     assert len({j.key for j in jobs}) == 4
+
+
+def test_a_failed_run_leaves_its_pairs_out(tmp_path):
+    from bench.compare.engine import tables
+
+    result = synthetic_result(tmp_path)
+    lost = next(c for c in result.cells if c.candidate == "mpt" and c.ft_size == 800 and c.pair == 2)
+    lost.metrics = None  # what collect() reports for a cell with no finished run
+    row = next(r for r in dict(tables(result))[800].rows if r.label == "mpt")
+    assert row.n == 2 and sorted(row.values) == [1, 3] and row.paired.n == 2
+
+
+def test_failed_runs_are_listed_and_the_command_exits_1(tiny_task, tmp_path, monkeypatch):
+    import bench.sweep.jobs as jobs
+
+    def broken(job, *pretrained, console=None):
+        raise RuntimeError(f"no run for {job.name} (test)")
+
+    monkeypatch.setattr(jobs, "run_cell", broken)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["compare", "--task", tiny_task, "--budget", "smoke", "--trials", "2",
+                                      "--ft-size", "10", "--candidates", "scratch,scratch@cgcnn"])
+    out = " ".join(result.output.split())
+    assert result.exit_code == 1, out
+    assert "4 run(s) failed (the table leaves them out); rerun the same command to retry them" in out
+    assert "scratch@cgcnn n=10 trial 2: RuntimeError: no run for scratch@cgcnn n=10 trial 2 (test)" in out
+    data = json.loads((tmp_path / f"compare-{tiny_task}" / "compare.json").read_text())
+    assert data["tables"] == [] and len(data["failures"]) == 4
+    assert "No table: the scratch runs did not finish" in (tmp_path / f"compare-{tiny_task}" / "index.html").read_text()
