@@ -153,6 +153,9 @@ def design(spec: CompareSpec) -> Design:
         if n_splits is not None and folds > n_splits:
             raise ValueError(f"--folds {folds}: task {spec.task!r} has {n_splits} folds")
         return Design((None,), tuple(range(folds)), True, n_splits, False)
+    if not protocol.ft_sizes:
+        raise ValueError(f"--trials: task {spec.task!r} is split by cross-validation, not FT subsets; use "
+                         "--folds K")
     trials = spec.trials or DEFAULT_TRIALS
     if protocol.trials and trials > protocol.trials:
         raise ValueError(f"--trials {trials}: task {spec.task!r} has {protocol.trials} trials per FT size")

@@ -62,8 +62,9 @@ def print_tables(result, console) -> None:
     name = METRIC_LABELS.get(result.metric, result.metric)
     for size, t in result.tables:
         direction = "higher" if t.higher_is_better else "lower"
-        table = RichTable(title=f"{result.spec.task}: test {name} ({direction} is better), {_size_title(result, size)}; "
-                                f"Δ = candidate − {t.reference} on the same {t.pair_word}")
+        table = RichTable(title=f"{result.spec.task}: test {name} ({direction} is better), "
+                                f"{_size_title(result, size)}; Δ = candidate − {t.reference} on the same "
+                                f"{t.pair_word}")
         for col in ("#", "candidate", "n", f"{name} ± std", f"Δ vs {t.reference} [95 % CI]", "p", "verdict"):
             table.add_column(col, justify="left" if col in ("candidate", "verdict") else "right",
                              no_wrap=col in ("candidate", "verdict"))
