@@ -63,8 +63,9 @@ def print_tables(result, console) -> None:
     for size, t in result.tables:
         direction = "higher" if t.higher_is_better else "lower"
         table = RichTable(title=f"{result.spec.task}: test {name} ({direction} is better), "
-                                f"{_size_title(result, size)}; Δ = candidate − {t.reference} on the same "
-                                f"{t.pair_word}")
+                                f"{_size_title(result, size)}",
+                          caption=f"Δ = candidate − {t.reference} on the same {t.pair_word}, averaged; "
+                                  "95 % t interval over the pairs; p: paired t test")
         for col in ("#", "candidate", "n", f"{name} ± std", f"Δ vs {t.reference} [95 % CI]", "p", "verdict"):
             table.add_column(col, justify="left" if col in ("candidate", "verdict") else "right",
                              no_wrap=col in ("candidate", "verdict"))
