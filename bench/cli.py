@@ -40,7 +40,7 @@ app = typer.Typer(help="Benchmark transfer learning of materials properties with
                   rich_markup_mode=None, cls=PlainHelpGroup)
 
 # Commands that train or run models: worth re-executing under a fast allocator.
-HEAVY = {"run", "predict", "pretrain", "sweep", "tune", "perf"}
+HEAVY = {"run", "predict", "pretrain", "sweep", "tune", "perf", "compare"}
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -409,10 +409,12 @@ def _register_subapps() -> None:
     app.add_typer(data_app, name="data", cls=PlainHelpGroup)
     app.add_typer(leaderboard_app, name="leaderboard", cls=PlainHelpGroup)
     from bench.cli_backbones import backbones
+    from bench.cli_compare import compare
     from bench.cli_perf import perf
     from bench.cli_tune import tune
 
     app.command()(tune)
+    app.command()(compare)
     app.command()(backbones)
     app.command("perf")(perf)
     app.add_typer(cache_app, name="cache", cls=PlainHelpGroup)

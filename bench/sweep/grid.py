@@ -17,6 +17,10 @@ class Cell:
     ft_size: int | None
     trial: int
     pretrain: dict = field(default_factory=dict)
+    # per-cell backbone and CV fold (``bench compare`` mixes backbones and runs folds); None: the sweep's
+    # backbone, and the FT subset ``ft_size``/``trial``
+    backbone: str | None = None
+    fold: int | None = None
 
 
 def parse_trials(text: str) -> list[int]:

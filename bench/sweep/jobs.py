@@ -37,9 +37,12 @@ class CellJob:
     threads: int | None = None  # torch threads in the worker; None leaves torch's default
     backbone: str = "alignn"
     overrides: dict = field(default_factory=dict)
+    fold: int | None = None  # a CV fold instead of the FT subset ft_size/trial
 
     @property
     def name(self) -> str:
+        if self.fold is not None:
+            return f"{self.label} fold {self.fold}"
         return f"{self.label} n={self.ft_size or 'all'} trial {self.trial}"
 
     @property
@@ -130,7 +133,7 @@ def run_cell(job: CellJob, *pretrained: dict, console=None) -> dict:
                       f"{torch.get_num_threads()} torch thread(s)")
     try:
         result = run_benchmark(job.task, job.strategy, job.budget, job.seed, job.device, job.tracking_uri,
-                               job.epochs, False, console, job.ft_size, job.trial, None, job.pretrain,
+                               job.epochs, False, console, job.ft_size, job.trial, job.fold, job.pretrain,
                                job.ft_mode, overrides=job.overrides or None, on_epoch=_kill_hook(job),
                                backbone=job.backbone)
     finally:

@@ -25,7 +25,7 @@ class SweepPlan:
 
 def row(cell: Cell | CellJob, metrics: dict) -> dict:
     return {"label": cell.label, "strategy": cell.strategy, "ft_size": cell.ft_size, "trial": cell.trial,
-            **{m: metrics[m] for m in METRICS if m in metrics}}
+            "fold": cell.fold, "backbone": cell.backbone, **{m: metrics[m] for m in METRICS if m in metrics}}
 
 
 def _pretrain_spec(config: dict):
@@ -48,11 +48,13 @@ def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> S
     tracker = Tracker(spec.tracking_uri)
     plan, seen, keys = SweepPlan(), {}, {}
     for index, cell in enumerate(cells, 1):
-        name = f"{cell.label} n={cell.ft_size or 'all'} trial {cell.trial}"
+        name = (f"{cell.label} n={cell.ft_size or 'all'} trial {cell.trial}" if cell.fold is None
+                else f"{cell.label} fold {cell.fold}")
         ft_mode = spec.ft_mode if cell.strategy != "scratch" else "all"
+        backbone = cell.backbone or spec.backbone
         run = plan_run(spec.task, cell.strategy, spec.budget, spec.seed, device, spec.epochs, cell.ft_size,
-                       cell.trial, None, cell.pretrain, ft_mode, overrides=spec.overrides or None,
-                       backbone=spec.backbone)
+                       cell.trial, cell.fold, cell.pretrain, ft_mode, overrides=spec.overrides or None,
+                       backbone=backbone)
         if run.key in seen:  # e.g. --pt-sources fe,devi2024-fe: one source under two names
             progress.skipped(index, name, f"the same run as cell {seen[run.key]} (run key {run.key})")
             continue
@@ -85,7 +87,7 @@ def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> S
         plan.jobs.append(CellJob(index, cell.label, cell.strategy, cell.ft_size, cell.trial, cell.pretrain,
                                  ft_mode, spec.task, spec.budget, spec.seed, worker_device, spec.epochs,
                                  spec.tracking_uri, run.key, run.workdir.name, pretrain_key, spec.worker_threads,
-                                 spec.backbone, dict(spec.overrides)))
+                                 backbone, dict(spec.overrides), cell.fold))
     # Workers would otherwise race to create the experiments (MLflow's names are unique: one of them fails).
     if plan.jobs:
         tracker.experiment(spec.task)

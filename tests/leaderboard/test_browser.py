@@ -103,3 +103,23 @@ def test_sorting_in_browser(site, profile):
     by_strategy = dump_dom(page.as_uri() + "#sort=1", profile)
     assert [x.split(" ")[0] for x in run_labels(by_strategy)] == ["mpt", "ptft", "scratch"]
     assert 'data-plots-rendered="2/2"' in by_strategy
+
+
+@pytest.fixture(scope="module")
+def compare_report(tmp_path_factory) -> Path:
+    """`bench compare`'s page (bench/compare/report.py) for three candidates at three FT sizes, from records."""
+    from bench.compare.report import command_line, write_report
+    from tests.bench.test_compare import synthetic_result
+
+    root = tmp_path_factory.mktemp("compare-browser")
+    result = synthetic_result(root / "records")
+    return write_report(result, root / "report", command_line(result))
+
+
+def test_compare_report_renders_its_tables_and_plots(compare_report, profile, tmp_path):
+    assert_not_blank(screenshot(compare_report, tmp_path / "compare.png", profile))
+    dom = dump_dom(compare_report.as_uri(), profile)
+    assert 'data-sortable="ready"' in dom  # the leaderboard's script ran on the page
+    assert len(re.findall(r'<tr class="candidate">', dom)) == 9  # 3 candidates × 3 FT sizes
+    assert dom.count('class="recommendation"') == 3
+    assert 'data-plots-rendered="2/2"' in dom  # parity and learning curve loaded from file://
