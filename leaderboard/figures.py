@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from leaderboard.boards import (METRIC_LABELS, PaperRow, Row, TaskBoard, _mean_std, best_size, higher_is_better,
+from leaderboard.boards import (METRIC_LABELS, PaperRow, Row, TaskBoard, _mean_std, best_size,
                                 size_label, size_order)
 
 

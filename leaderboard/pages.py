@@ -125,6 +125,7 @@ def table_view(board: TaskBoard, table_id: str, twins: TwinCheck | None = None, 
     paper_rows = board.paper_rows if paper_rows is None else paper_rows
     best = {s: board.best(s) for s in sizes}
     return {"id": table_id, "task": board.name, "sizes": [size_label(s) for s in sizes], "empty": empty,
+            "higher": higher_is_better(board.main_metric),
             "rows": [row_view(r, "run", sizes, best, twins) for r in board.rows],
             "reference": [row_view(r, "paper", sizes, best, twins) for r in paper_rows]}
 
@@ -146,10 +147,15 @@ def without_twins_view(board: TaskBoard, twins: TwinCheck) -> dict | None:
 # --------------------------------------------------------------------------------------------- pages
 
 
+def backbones(board: TaskBoard) -> list[str]:
+    """The backbones of this suite's rows, for the page's filter (the paper's rows are reference, not filtered)."""
+    return sorted({r.backbone for r in board.rows}, key=str.lower)
+
+
 def render_task_page(board: TaskBoard, images: dict[str, str | None], twins: TwinCheck | None = None) -> str:
     metric = METRIC_LABELS.get(board.main_metric, board.main_metric)
     return render("task.html.j2", board=board, metric=metric, higher=higher_is_better(board.main_metric),
-                  table=table_view(board, "leaderboard", twins),
+                  table=table_view(board, "leaderboard", twins), backbones=backbones(board),
                   second=without_twins_view(board, twins) if twins is not None else None,
                   twin_status=twins.status.get(board.name) if twins is not None else None,
                   units=board.units if board.main_metric in ("mae", "rmse") and board.units else "",

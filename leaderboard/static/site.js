@@ -48,3 +48,62 @@
     document.body.setAttribute('data-plots-rendered', ok.length + '/' + imgs.length);
   });
 })();
+// The backbone filter of a task page: hides this suite's rows of other backbones (reference rows stay) and moves
+// the ★ to the best row shown. Driven by the URL fragment (#backbone=cgcnn) so a link can ask for one backbone.
+(function () {
+  var select = document.getElementById('backbone-filter');
+  if (!select) return;
+  function fragment() {
+    var out = {};
+    window.location.hash.replace(/^#/, '').split('&').forEach(function (kv) {
+      var i = kv.indexOf('=');
+      if (i > 0) out[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1));
+    });
+    return out;
+  }
+  var bodies = Array.prototype.slice.call(document.querySelectorAll('table.board tbody.ours'));
+  // the server's ★ (best over every backbone), restored when all backbones are shown again
+  var serverBest = bodies.map(function (b) { return Array.prototype.slice.call(b.querySelectorAll('td.best')); });
+  function restar(tbody, higher) {
+    var rows = Array.prototype.filter.call(tbody.rows, function (r) { return !r.hidden; });
+    if (!rows.length) return;
+    for (var j = 0; j < rows[0].cells.length; j++) {
+      var best = null;
+      rows.forEach(function (r) {
+        var c = r.cells[j];
+        if (!c || !c.classList.contains('num') || c.getAttribute('data-sort') === '') return;
+        var v = parseFloat(c.getAttribute('data-sort'));
+        if (isFinite(v) && (best === null || (higher ? v > best : v < best))) best = v;
+      });
+      rows.forEach(function (r) {
+        var c = r.cells[j];
+        if (best !== null && c && c.classList.contains('num') && parseFloat(c.getAttribute('data-sort')) === best) {
+          c.classList.add('best');
+        }
+      });
+    }
+  }
+  function apply(value) {
+    var known = Array.prototype.some.call(select.options, function (o) { return o.value === value; });
+    if (!known) value = 'all';
+    select.value = value;
+    bodies.forEach(function (tbody, k) {
+      var higher = tbody.parentNode.getAttribute('data-higher-is-better') === 'true';
+      Array.prototype.forEach.call(tbody.rows, function (r) {
+        if (r.classList.contains('none')) return;
+        var backbone = r.cells[0].textContent.trim().toLowerCase();
+        if (value === 'all' || backbone === value) r.removeAttribute('hidden'); else r.setAttribute('hidden', '');
+      });
+      Array.prototype.forEach.call(tbody.querySelectorAll('td.best'), function (c) { c.classList.remove('best'); });
+      if (value === 'all') serverBest[k].forEach(function (c) { c.classList.add('best'); });
+      else restar(tbody, higher);
+    });
+    document.body.setAttribute('data-backbone-filter', value);
+  }
+  select.addEventListener('change', function () {
+    apply(select.value);
+    window.location.hash = select.value === 'all' ? '' : 'backbone=' + encodeURIComponent(select.value);
+  });
+  window.addEventListener('hashchange', function () { apply(fragment().backbone || 'all'); });
+  apply(fragment().backbone || 'all');
+})();
