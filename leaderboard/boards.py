@@ -17,6 +17,13 @@ from leaderboard.reference import CITATION, COLUMN_OF_METRIC, TARGET_TASKS, Pape
 
 METRIC_LABELS = {"mae": "MAE", "rmse": "RMSE", "r2": "R²", "mad_mae": "MAD:MAE"}
 STRATEGY_ORDER = {"scratch": 0, "ptft": 1, "mpt": 2}
+# models with no graph network, benchmarked for scale: shown as reference rows, never ranked
+BASELINES = {"mean": "predicts the mean of its training targets",
+             "composition-gbr": "gradient-boosted trees on composition features"}
+
+
+def is_baseline(backbone: str) -> bool:
+    return backbone.lower() in BASELINES
 
 
 def higher_is_better(metric: str) -> bool:
@@ -78,17 +85,18 @@ class TaskBoard:
     units: str = ""
     main_metric: str = "mae"
     family: str = ""
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # ranked: this suite's learned models
     paper_rows: list[Row] = field(default_factory=list)
+    baseline_rows: list[Row] = field(default_factory=list)  # this suite's baseline models (reference, unranked)
 
     @property
     def sizes(self) -> list:
-        found = {s for r in self.rows + self.paper_rows for s in r.values}
+        found = {s for r in self.rows + self.baseline_rows + self.paper_rows for s in r.values}
         return sorted(found, key=size_order)
 
     @property
     def n_runs(self) -> int:
-        return sum(len(r.all_runs) for r in self.rows)
+        return sum(len(r.all_runs) for r in self.rows + self.baseline_rows)
 
     @property
     def slug(self) -> str:
@@ -106,7 +114,11 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
     pt = run.pretrain
     strategy, mode = run.strategy, run.ft_mode
     source = None
-    if strategy == "ptft":
+    if is_baseline(run.backbone):
+        label = f"baseline: {run.backbone}"
+        desc = f"baseline model ({BASELINES[run.backbone.lower()]}), trained on the FT set; a reference row, not ranked"
+        strategy = "baseline"
+    elif strategy == "ptft":
         source = pt.get("source")
         label = f"ptft ← {source} ({pt.get('pt_size') or 'default'})"
         desc = f"pre-trained on {source} ({pt.get('pt_size') or 'default'} structures), fine-tuned"
@@ -165,9 +177,11 @@ def group_runs(runs: list[Run]) -> dict[str, TaskBoard]:
                 row.values[size] = [float(r.metrics[board.main_metric]) if board.main_metric in r.metrics
                                     else math.nan for r in rs]
         board.rows.sort(key=lambda r: r.order)
+        board.baseline_rows = [r for r in board.rows if is_baseline(r.backbone)]
+        board.rows = [r for r in board.rows if not is_baseline(r.backbone)]
         # the same strategy with different settings: tell the rows apart
-        variants = Counter(r.order[:-1] for r in board.rows)
-        for row in board.rows:
+        variants = Counter(r.order[:-1] for r in board.rows + board.baseline_rows)
+        for row in board.rows + board.baseline_rows:
             if variants[row.order[:-1]] > 1:
                 row.label += f" · settings {row.order[-1]}"
                 t = row.all_runs[0].config.get("train") or {}

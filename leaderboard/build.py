@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leaderboard.boards import (METRIC_LABELS, Row, TaskBoard, add_reference, best_size, group_runs,  # noqa: F401
-                                higher_is_better, settings_fingerprint, size_label, size_order)
+                                higher_is_better, is_baseline, settings_fingerprint, size_label, size_order)
 from leaderboard.figures import (paper_transfer_matrix, plot_heatmap, plot_learning_curves,  # noqa: F401
                                  plot_parity, transfer_matrix)
 from leaderboard.leakage import check_twins
@@ -70,7 +70,7 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
     pages: list[Path] = []
     for board in boards.values():
         refs: dict[str, str | None] = {"curves": None, "parity": None}
-        if board.rows or board.paper_rows:
+        if board.rows or board.baseline_rows or board.paper_rows:
             path = plot_learning_curves(board, img_dir)
             images.append(path)
             refs["curves"] = f"img/{path.name}"
@@ -82,7 +82,7 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
         page.write_text(render_task_page(board, refs, twins), encoding="utf-8")
         pages.append(page)
     heatmaps = []
-    combos = Counter((r.backbone, r.budget) for r in runs)
+    combos = Counter((r.backbone, r.budget) for r in runs if not is_baseline(r.backbone))
     for backbone, budget in sorted(combos, key=lambda c: -combos[c]):
         cells = transfer_matrix(boards, backbone, budget)
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"transfer-{backbone}-{budget}.png")

@@ -14,6 +14,9 @@ from leaderboard.boards import (METRIC_LABELS, PaperRow, Row, TaskBoard, _mean_s
 
 
 
+BASELINE_COLORS = ["#555555", "#999999", "#777733"]  # reference models: greys, apart from the strategies' hues
+
+
 def _colors(board: TaskBoard) -> dict[int, str]:
     """A colour per row; a paper row takes the colour of this suite's row of the same strategy and source."""
     from leaderboard.plots import PALETTE
@@ -23,6 +26,9 @@ def _colors(board: TaskBoard) -> dict[int, str]:
     for i, row in enumerate(board.rows):
         out[id(row)] = PALETTE[i % len(PALETTE)]
         by_kind.setdefault((row.strategy, row.source if row.strategy == "ptft" else None), out[id(row)])
+    greys = iter(BASELINE_COLORS * (1 + len(board.baseline_rows)))
+    for row in board.baseline_rows:
+        out[id(row)] = next(greys)
     spare = iter(PALETTE[len(board.rows):] + PALETTE)
     for row in board.paper_rows:
         kind = (row.strategy, row.source if row.strategy == "ptft" else None)
@@ -44,7 +50,7 @@ def _plot_label(board: TaskBoard, row: Row) -> str:
 def _x_positions(board: TaskBoard) -> tuple[dict, dict[float, str]]:
     ints = [s for s in board.sizes if s is not None]
     pos: dict = {s: float(s) for s in ints}
-    n_full = [r.n_train for row in board.rows for r in row.runs.get(None, []) if r.n_train]
+    n_full = [r.n_train for row in board.rows + board.baseline_rows for r in row.runs.get(None, []) if r.n_train]
     if None in board.sizes:
         if n_full:
             pos[None] = float(statistics.fmean(n_full))
@@ -65,7 +71,7 @@ def plot_learning_curves(board: TaskBoard, img_dir: Path) -> Path:
     def curve(row: Row, label: str) -> Curve:
         return Curve(label, colors[id(row)], [(pos[s], *row.stats(s)[:2]) for s in row.values])
 
-    ours = [curve(r, _plot_label(board, r)) for r in board.rows]
+    ours = [curve(r, _plot_label(board, r)) for r in board.rows + board.baseline_rows]
     paper = [curve(r, r.label.removeprefix("paper: ")) for r in board.paper_rows]
     metric = METRIC_LABELS.get(board.main_metric, board.main_metric)
     unit = f"; units: {board.units}" if board.main_metric in ("mae", "rmse") and board.units else ""

@@ -124,9 +124,12 @@ def table_view(board: TaskBoard, table_id: str, twins: TwinCheck | None = None, 
     sizes = board.sizes if sizes is None else sizes
     paper_rows = board.paper_rows if paper_rows is None else paper_rows
     best = {s: board.best(s) for s in sizes}
+    if not board.rows and board.baseline_rows and not empty:
+        empty = "Only baseline models have records for this task so far."
     return {"id": table_id, "task": board.name, "sizes": [size_label(s) for s in sizes], "empty": empty,
             "higher": higher_is_better(board.main_metric),
             "rows": [row_view(r, "run", sizes, best, twins) for r in board.rows],
+            "baselines": [row_view(r, "baseline", sizes, best, twins, rank=False) for r in board.baseline_rows],
             "reference": [row_view(r, "paper", sizes, best, twins) for r in paper_rows]}
 
 

@@ -61,3 +61,42 @@ def test_task_page_has_backbone_column_and_filter(mixed_site):
     # the server's star is the best over every backbone: an ALIGNN row
     col = page.headers.index("N = 800")
     assert [r["cells"][0] for r in ours if "best" in r["classes"][col]] == ["alignn"]
+
+
+def baseline_records() -> list[dict]:
+    """mean and composition-gbr on PZ at every FT size, made better than every ALIGNN row so that ranking them
+    would put a star on them."""
+    return [as_backbone(make_record(PZ, "scratch", size, t, skill=0.97), name)
+            for name in ("mean", "composition-gbr") for size in (10, 100, 800) for t in (1, 2, 3)]
+
+
+def test_baselines_are_reference_rows_never_ranked(tmp_path):
+    results = write_records(tmp_path / "results", pz_records() + baseline_records())
+    report = build_site(results, tmp_path / "site", None)
+    page = parse(tmp_path / "site" / f"{PZ}.html")
+    html = (tmp_path / "site" / f"{PZ}.html").read_text()
+    ours = [r for r in page.rows if r["class"] == "run"]
+    baselines = [r for r in page.rows if r["class"] == "baseline"]
+    assert [r["cells"][:2] for r in baselines] == [["composition-gbr", "baseline: composition-gbr"],
+                                                   ["mean", "baseline: mean"]]
+    assert 'tbody class="baselines"' in html and "never ranked" in html
+    for size in (10, 100, 800):
+        col = page.headers.index(f"N = {size}")
+        assert all(r["cells"][col] != "—" for r in baselines)  # shown with their numbers
+        assert not any("best" in r["classes"][col] for r in baselines)
+        starred = [r["cells"][1] for r in ours if "best" in r["classes"][col]]
+        assert starred == ["mpt ← bg+fe+gv+ph+dc+ebg (941)"], size  # the best learned model keeps its star
+    assert len(ours) == 3  # baselines are not strategies of the ranked table
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "baseline" not in index.split('id="tasks"', 1)[1].split("</table>", 1)[0]  # never "best"
+    assert not any("transfer-mean" in p.name or "transfer-composition" in p.name for p in report.images)
+    assert (tmp_path / "site" / "img" / f"{PZ}-learning-curves.png").exists()
+
+
+def test_task_with_only_baselines(tmp_path):
+    results = write_records(tmp_path / "results", baseline_records()[:3])
+    build_site(results, tmp_path / "site", None)
+    html = (tmp_path / "site" / f"{PZ}.html").read_text()
+    assert "Only baseline models have records for this task so far." in html
+    assert "baseline: mean" in html and "baseline: composition-gbr" not in html
+    assert 'class="num best"' not in html
