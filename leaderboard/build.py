@@ -24,8 +24,9 @@ from leaderboard.boards import (METRIC_LABELS, Row, TaskBoard, add_reference, be
 from leaderboard.figures import (paper_transfer_matrix, plot_heatmap, plot_learning_curves,  # noqa: F401
                                  plot_parity, transfer_matrix)
 from leaderboard.leakage import check_twins
-from leaderboard.pages import REPO, render_index, render_task_page  # noqa: F401
+from leaderboard.pages import REPO, render_index, render_replication, render_task_page  # noqa: F401
 from leaderboard.records import load_records
+from leaderboard.replication import evaluate as evaluate_claims
 from leaderboard.reference import CITATION, SHIPPED, load_reference
 
 DEFAULT_RESULTS = REPO / "leaderboard" / "results"
@@ -104,6 +105,10 @@ def build_site(results_dir: Path = DEFAULT_RESULTS, out_dir: Path = DEFAULT_OUT,
                          f"{CITATION}: relative reduction of the mean test MAE (5 trials) against scratch at "
                          "800 fine-tuning structures (main study, PT-941 → FT, fine-tuning all layers), and on the "
                          "full 2D band-gap training set (one run each; pre-trained on the full source sets)."))
+    replication = out_dir / "replication.html"
+    replication.write_text(render_replication(evaluate_claims(runs, reference_csv), len(runs), reference_csv),
+                           encoding="utf-8")
+    pages.append(replication)
     index = out_dir / "index.html"
     index.write_text(render_index(boards, len(runs), results_dir, reference_csv, heatmaps, twins), encoding="utf-8")
     return BuildReport(index, pages, images, len(runs), sorted(boards))

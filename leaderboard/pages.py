@@ -199,3 +199,13 @@ def render_index(boards: dict[str, TaskBoard], n_records: int, results_dir: Path
                   reference=shown_path(reference_csv) if reference_csv else None, heatmaps=heatmaps,
                   ours_heatmap=any("this suite" in t for t, _, _ in heatmaps),
                   n_flagged=len(twins.flagged) if twins else 0)
+
+
+def render_replication(results: list, n_records: int, reference_csv: Path | None) -> str:
+    """``replication.html``: the paper's claims, each with our evidence, the paper's numbers and a verdict
+    (computed in ``leaderboard.replication``)."""
+    from leaderboard.replication import comparison_rows
+
+    return render("replication.html.j2", results=results, n_records=n_records,
+                  reference=shown_path(reference_csv) if reference_csv else None,
+                  rows={r.key: comparison_rows([r]) for r in results})

@@ -138,3 +138,16 @@ def test_backbone_filter_from_the_url_fragment(mixed_site, profile):
     assert [(b, stars) for b, hidden, stars in rows if not hidden] == [("cgcnn", 0), ("cgcnn", 1)]
     unknown = _run_rows(dump_dom(page.as_uri() + "#backbone=nosuch", profile))
     assert not any(hidden for _, hidden, _ in unknown)  # an unknown name shows everything
+
+
+def test_replication_page_renders(site, profile, tmp_path):
+    page = site / "replication.html"
+    assert_not_blank(screenshot(page, tmp_path / "replication.png", profile))
+    dom = dump_dom(page.as_uri(), profile)
+    assert 'data-sortable="ready"' in dom
+    assert len(re.findall(r'<tr class="claim"><td><a href="#claim-[a-f]">', dom)) == 6
+    # pz_records: three FT sizes and three trials of scratch, ptft and mpt make claims (a), (b) and (d) testable
+    assert len(re.findall(r'<tr class="comparison (supports|contradicts|inconclusive|too-few-trials)">', dom)) >= 4
+    assert dom.count("Not tested: no records of the cells it needs") == 3  # (c), (e), (f)
+    index = dump_dom((site / "index.html").as_uri(), profile)
+    assert 'href="replication.html"' in index
