@@ -62,8 +62,10 @@ def _x_positions(board: TaskBoard) -> tuple[dict, dict[float, str]]:
     return pos, ticks
 
 
-def plot_learning_curves(board: TaskBoard, img_dir: Path) -> Path:
-    from leaderboard.plots import Curve, learning_curves
+def learning_curve_data(board: TaskBoard):
+    """(ours, paper, ticks): one curve per row of this suite (baselines included) and per paper row, with a
+    point at every FT size the row has."""
+    from leaderboard.plots import Curve
 
     colors = _colors(board)
     pos, ticks = _x_positions(board)
@@ -73,13 +75,21 @@ def plot_learning_curves(board: TaskBoard, img_dir: Path) -> Path:
 
     ours = [curve(r, _plot_label(board, r)) for r in board.rows + board.baseline_rows]
     paper = [curve(r, r.label.removeprefix("paper: ")) for r in board.paper_rows]
+    return ours, paper, ticks
+
+
+def plot_learning_curves(board: TaskBoard, img_dir: Path) -> Path:
+    from leaderboard.plots import learning_curves, wants_log_y
+
+    ours, paper, ticks = learning_curve_data(board)
     metric = METRIC_LABELS.get(board.main_metric, board.main_metric)
     unit = f"; units: {board.units}" if board.main_metric in ("mae", "rmse") and board.units else ""
     # R² can be hugely negative for a few points (the paper's scratch at N = 10); keep the axis readable
     floor = -1.0 if board.main_metric == "r2" else None
+    log_y = board.main_metric in ("mae", "rmse") and wants_log_y(ours + paper)
     return learning_curves(img_dir / f"{board.slug}-learning-curves.png", ours, paper, f"test {metric}",
                            f"{board.name}: test {metric} vs fine-tuning set size (mean ± std over trials{unit})", ticks,
-                           floor)
+                           floor, log_y=log_y)
 
 
 def plot_parity(board: TaskBoard, img_dir: Path, max_panels: int = 16) -> Path | None:
