@@ -19,12 +19,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from leaderboard.boards import (METRIC_LABELS, Row, TaskBoard, add_reference, best_size, group_runs,  # noqa: F401
+from leaderboard.boards import (METRIC_LABELS, Row, TaskBoard, add_reference, best_size, group_runs,
                                 higher_is_better, is_baseline, settings_fingerprint, size_label, size_order)
-from leaderboard.figures import (paper_transfer_matrix, plot_heatmap, plot_learning_curves,  # noqa: F401
+from leaderboard.figures import (paper_transfer_matrix, plot_heatmap, plot_learning_curves,
                                  plot_parity, transfer_matrix)
 from leaderboard.leakage import check_twins
-from leaderboard.pages import REPO, render_index, render_replication, render_task_page  # noqa: F401
+from leaderboard.pages import REPO, render_index, render_replication, render_task_page
 from leaderboard.records import load_records
 from leaderboard.replication import evaluate as evaluate_claims
 from leaderboard.reference import CITATION, SHIPPED, load_reference
@@ -33,9 +33,11 @@ DEFAULT_RESULTS = REPO / "leaderboard" / "results"
 DEFAULT_OUT = REPO / "build" / "leaderboard"
 DEFAULT_REFERENCE = SHIPPED  # the paper's per-run table, shipped with the project (leaderboard/reference.py)
 MARKER = ".tl-bench-leaderboard"  # marks a folder this module wrote, so a rebuild may clear its old files
-
-
-
+# what other modules (bench compare, the CLI, tests) import from here; defined in boards / figures / pages
+__all__ = ["BuildReport", "DEFAULT_OUT", "DEFAULT_REFERENCE", "DEFAULT_RESULTS", "METRIC_LABELS", "Row", "TaskBoard",
+           "add_reference", "best_size", "build_site", "group_runs", "higher_is_better", "paper_transfer_matrix",
+           "plot_heatmap", "plot_learning_curves", "plot_parity", "render_index", "render_replication",
+           "render_task_page", "settings_fingerprint", "size_label", "size_order", "transfer_matrix"]
 
 
 @dataclass

@@ -13,7 +13,6 @@ from leaderboard.boards import (METRIC_LABELS, PaperRow, Row, TaskBoard, _mean_s
                                 size_label, size_order)
 
 
-
 BASELINE_COLORS = ["#555555", "#999999", "#777733"]  # reference models: greys, apart from the strategies' hues
 
 

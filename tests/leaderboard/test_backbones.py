@@ -61,6 +61,8 @@ def test_task_page_has_backbone_column_and_filter(mixed_site):
     # the server's star is the best over every backbone: an ALIGNN row
     col = page.headers.index("N = 800")
     assert [r["cells"][0] for r in ours if "best" in r["classes"][col]] == ["alignn"]
+    index = (mixed_site / "index.html").read_text()  # the transfer heatmaps stay one per backbone
+    assert "img/transfer-alignn-quick.png" in index and "img/transfer-cgcnn-quick.png" in index
 
 
 def baseline_records() -> list[dict]:
