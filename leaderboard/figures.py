@@ -39,7 +39,7 @@ def _colors(board: TaskBoard) -> dict[int, str]:
 
 def _plot_label(board: TaskBoard, row: Row) -> str:
     extra = []
-    if len({r.backbone for r in board.rows}) > 1:
+    if len({r.backbone for r in board.rows}) > 1 and row not in board.baseline_rows:  # a baseline's label names it
         extra.append(row.backbone)
     if len({r.budget for r in board.rows}) > 1:
         extra.append(row.budget)

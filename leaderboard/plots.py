@@ -82,7 +82,13 @@ def learning_curves(path: Path, ours: list[Curve], paper: list[Curve], metric_la
                     bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.9})
         ax.set_xscale("log")
         if log_y:
+            from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
             ax.set_yscale("log")
+            # plain numbers at 1, 2, 5 × 10^k: a reader compares values, not exponents
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         if ticks:
             ax.set_xticks(list(ticks), [ticks[t] for t in ticks])
             ax.set_xlim(min(ticks) / 1.3, max(ticks) * 1.3)  # the same sizes on both panels, dodged points inside
