@@ -109,6 +109,54 @@ def compare(
     Console().print(table)
 
 
+@leaderboard_app.command("replication")
+def replication(
+    results: Optional[Path] = typer.Option(None, "--results", help="Folder of result records "
+                                           "(default: leaderboard/results/)."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="The paper's per-run metrics csv "
+                                             "(default: the copy shipped in leaderboard/paper/)."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables (for notes and docs)."),
+) -> None:
+    """The paper's claims checked against the records: verdict, our evidence, the paper's (replication.html)."""
+    from rich.markup import escape
+
+    from leaderboard.build import DEFAULT_REFERENCE, DEFAULT_RESULTS
+    from leaderboard.records import RecordError, load_records
+    from leaderboard.replication import comparison_rows, evaluate
+
+    reference = reference or DEFAULT_REFERENCE
+    if not reference.exists():
+        _fail(f"reference csv {escape(str(reference))} not found; pass --reference")
+    try:
+        claims = evaluate(load_records(results or DEFAULT_RESULTS), reference)
+    except (RecordError, FileNotFoundError, ValueError) as err:
+        _fail(escape(str(err)))
+    tables = [("claims", ["claim", "verdict", "our evidence", "same rule on the paper's runs"],
+               [[f"({c.key}) {c.claim}", c.verdict, c.summary, f"{c.paper_verdict}: {c.paper_summary}"]
+                for c in claims]),
+              ("evidence: MAE differences, 95 % t-intervals over paired trials (the paper's scaled units)",
+               ["claim", "setting", "target", "N", "comparison", "ours", "outcome", "paper, same cell"],
+               [list(row.values()) for row in comparison_rows(claims)])]
+    if markdown:
+        for _, head, lines in tables:
+            typer.echo("| " + " | ".join(head) + " |")
+            typer.echo("|" + "---|" * len(head))
+            for line in lines:
+                typer.echo("| " + " | ".join(x.replace("|", "\\|") for x in line) + " |")
+            typer.echo("")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    for title, head, lines in tables:
+        table = Table(title=title)
+        for h in head:
+            table.add_column(h, no_wrap=h in ("target", "N"))
+        for line in lines:
+            table.add_row(*map(escape, line))
+        Console().print(table)
+
+
 @leaderboard_app.command("export")
 def export(
     tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", envvar="MLFLOW_TRACKING_URI",

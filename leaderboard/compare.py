@@ -7,13 +7,12 @@ paper's mean over all of its trials. Differences are paired by trial where both 
 
 from __future__ import annotations
 
-import csv
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from leaderboard.records import Run
-from leaderboard.reference import COLUMN_OF_METRIC, TASK_OF_CODE
+from leaderboard.reference import COLUMN_OF_METRIC, TASK_OF_CODE, read_rows
 
 CODE_OF_TASK = {task: code for code, task in TASK_OF_CODE.items()}
 
@@ -88,13 +87,12 @@ def compare(runs: list[Run], reference_csv: Path, tasks: list[str] | None = None
 
 def _paper_trials(csv_path: Path) -> dict[tuple, dict[int, dict[str, float]]]:
     out: dict[tuple, dict[int, dict[str, float]]] = {}
-    with open(csv_path, newline="", encoding="utf-8") as fh:
-        for r in csv.DictReader(fh):
-            if r["study"] != "main" or r.get("ft_mode") not in ("", "ALL-UF", None):
-                continue
-            if r["strategy"] == "ptft" and r["pt_size"] != "941":
-                continue
-            key = (r["target"], int(r["ft_size"]), r["strategy"], r["pt_source"] if r["strategy"] != "scratch" else "")
-            out.setdefault(key, {})[int(r["trial"])] = {
-                m: float(r[c]) for m, c in COLUMN_OF_METRIC.items() if r.get(c) not in (None, "")}
+    for r in read_rows(csv_path):  # the shipped table is gzipped (and pinned): read it as the site does
+        if r["study"] != "main" or r.get("ft_mode") not in ("", "ALL-UF", None):
+            continue
+        if r["strategy"] == "ptft" and r["pt_size"] != "941":
+            continue
+        key = (r["target"], int(r["ft_size"]), r["strategy"], r["pt_source"] if r["strategy"] != "scratch" else "")
+        out.setdefault(key, {})[int(r["trial"])] = {
+            m: float(r[c]) for m, c in COLUMN_OF_METRIC.items() if r.get(c) not in (None, "")}
     return out

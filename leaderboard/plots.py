@@ -37,11 +37,27 @@ class Curve:
     points: list[tuple[float, float, float]]  # (x, mean, std); std may be nan
 
 
+def wants_log_y(curves: list[Curve]) -> bool:
+    """A log y axis when the positive means span more than a factor of 10 (the paper's MAE at N = 10 is ~50×
+    its MAE at N = 800: on a linear axis every curve at large N is one flat line)."""
+    means = [p[1] for c in curves for p in c.points if math.isfinite(p[1])]
+    return bool(means) and min(means) > 0 and max(means) / min(means) > 10
+
+
+def dodge(curves: list[Curve], spread: float = 0.05) -> list[Curve]:
+    """The curves with their x shifted apart (a few % on the log axis, symmetric about the true x), so strategies
+    measured at the same FT size do not hide one another; the ticks stay at the true sizes."""
+    k = len(curves)
+    return [Curve(c.label, c.color, [(x * 10 ** ((i - (k - 1) / 2) * spread / max(k - 1, 1)), m, sd)
+                                     for x, m, sd in c.points]) for i, c in enumerate(curves)]
+
+
 def learning_curves(path: Path, ours: list[Curve], paper: list[Curve], metric_label: str, title: str,
-                    ticks: dict[float, str], floor: float | None = None) -> Path:
-    """Metric vs FT size (log x, error bars = std over trials); the paper's curves in a second panel.
-    Means below ``floor`` are drawn on the floor as ▼ with their value written next to them."""
-    panels = [("this suite", ours)] + ([("paper (Devi et al. 2024)", paper)] if paper else [])
+                    ticks: dict[float, str], floor: float | None = None, log_y: bool = False) -> Path:
+    """Metric vs FT size (log x, error bars = std over trials, curves dodged apart); the paper's curves in a
+    second panel with the same y axis. Means below ``floor`` are drawn on the floor as ▼ with their value
+    written next to them."""
+    panels = [("this suite", dodge(ours))] + ([("paper (Devi et al. 2024)", dodge(paper))] if paper else [])
     fig = _figure(6.2 * len(panels), 4.4)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (name, curves) in zip(axes, panels):
@@ -58,14 +74,24 @@ def learning_curves(path: Path, ours: list[Curve], paper: list[Curve], metric_la
                         label=c.label, linestyle="--" if name.startswith("paper") else "-")
             for xi, yi in zip(x[low], y[low]):
                 ax.plot([xi], [floor], marker="v", ms=8, color=c.color)
-                clipped.append(f"{c.label} at {ticks.get(xi, f'{xi:g}')}: {yi:.3g}")
+                at = min(ticks, key=lambda t: abs(math.log(t / xi))) if ticks else None  # undo the dodge
+                clipped.append(f"{c.label} at {ticks[at] if at else f'{xi:g}'}: {yi:.3g}")
         if clipped:
             ax.text(0.98, 0.03, f"▼ below {floor:g}, not to scale:\n" + "\n".join(clipped), transform=ax.transAxes,
                     ha="right", va="bottom", fontsize=6.5, color="#444",
                     bbox={"boxstyle": "round", "fc": "white", "ec": "#ccc", "alpha": 0.9})
         ax.set_xscale("log")
+        if log_y:
+            from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
+
+            ax.set_yscale("log")
+            # plain numbers at 1, 2, 5 × 10^k: a reader compares values, not exponents
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:.3g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         if ticks:
             ax.set_xticks(list(ticks), [ticks[t] for t in ticks])
+            ax.set_xlim(min(ticks) / 1.3, max(ticks) * 1.3)  # the same sizes on both panels, dodged points inside
             ax.minorticks_off()
         ax.set_xlabel("fine-tuning set size")
         ax.set_title(name, fontsize=10)

@@ -17,6 +17,7 @@ from typing import Any
 from bench.artifacts import INTEGRITY, ArtifactError, non_finite, verify_json
 
 NUMBER = (int, float)
+DEFAULT_BACKBONE = "alignn"
 _NAMED_KEY = re.compile(r"__([0-9a-f]{12})\.json$")
 _KIND_NAMES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
 
@@ -51,7 +52,8 @@ class Run:
 
     @property
     def backbone(self) -> str:
-        return self.config["backbone"]
+        # records written before backbones were selectable carry none: they are all ALIGNN
+        return self.config.get("backbone") or DEFAULT_BACKBONE
 
     @property
     def budget(self) -> str:
@@ -136,8 +138,9 @@ def validate_record(record: Any) -> list[str]:
     need(record, "versions", dict, "")
     config = need(record, "config", dict, "")
     if config is not None:
-        for key in ("task", "strategy", "budget", "backbone"):
+        for key in ("task", "strategy", "budget"):
             need(config, key, str, "config.")
+        need(config, "backbone", str, "config.", optional=True)
         need(config, "seed", int, "config.")
         need(config, "ft_mode", str, "config.", optional=True)
         pretrain = need(config, "pretrain", (dict, type(None)), "config.", optional=True) or {}

@@ -45,6 +45,12 @@ def _read_text(csv_path: Path) -> str:
     return raw.decode("utf-8")
 
 
+def read_rows(csv_path: Path) -> list[dict[str, str]]:
+    """Every line of the paper's table as a dict (the shipped copy checked against its pin)."""
+    with io.StringIO(_read_text(Path(csv_path)), newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 @dataclass
 class PaperRow:
     """One strategy of the paper on one target: metric values per FT size (None = full training set)."""

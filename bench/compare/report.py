@@ -1,7 +1,7 @@
 """``bench compare``'s outputs: the ranked table on the terminal, ``compare.json``, and an HTML page.
 
-The page takes the leaderboard's look and figures through a few public names of ``leaderboard.build``
-(``CSS``, ``SORT_JS``, ``esc``, ``group_runs``, ``plot_parity``, ``plot_learning_curves``): the runs' records
+The page takes the leaderboard's look and figures: the site's stylesheet and script (``leaderboard.pages``) and
+``group_runs``, ``plot_parity``, ``plot_learning_curves`` of ``leaderboard.build``: the runs' records
 become a leaderboard board, so the parity plots and the learning curve are the leaderboard's own. The ranked
 table, with its paired columns, is this module's.
 """
@@ -109,8 +109,6 @@ def _figures(result, img_dir: Path) -> dict[str, str | None]:
 
 
 def _html_table(table: Table, result, index: int) -> str:
-    from leaderboard.build import esc
-
     name = METRIC_LABELS.get(result.metric, result.metric)
     head = "".join(f"<th>{esc(h)}</th>" for h in ("#", "candidate", "n", f"{name} mean", "std",
                                                    f"Δ vs {table.reference}", "95 % CI low", "95 % CI high",
@@ -130,7 +128,9 @@ def _html_table(table: Table, result, index: int) -> str:
 
 
 def render_page(result, command: str, images: dict) -> str:
-    from leaderboard.build import CSS, SORT_JS, esc
+    from leaderboard.pages import environment
+
+    CSS, SORT_JS = environment().globals["site_css"], environment().globals["site_js"]
 
     name = METRIC_LABELS.get(result.metric, result.metric)
     hib = higher_is_better(result.metric)
@@ -193,3 +193,9 @@ def command_line(result) -> str:
     if spec.workers > 1:
         args += ["--workers", str(spec.workers)]
     return shlex.join(args)
+
+
+def esc(value) -> str:
+    import html
+
+    return html.escape(str(value), quote=True)

@@ -123,3 +123,51 @@ def test_compare_report_renders_its_tables_and_plots(compare_report, profile, tm
     assert len(re.findall(r'<tr class="candidate">', dom)) == 9  # 3 candidates × 3 FT sizes
     assert dom.count('class="recommendation"') == 3
     assert 'data-plots-rendered="2/2"' in dom  # parity and learning curve loaded from file://
+
+
+@pytest.fixture(scope="module")
+def mixed_site(tmp_path_factory) -> Path:
+    from tests.leaderboard.test_backbones import cgcnn_records
+
+    root = tmp_path_factory.mktemp("browser-backbones")
+    build_site(write_records(root / "results", pz_records() + cgcnn_records()), root / "site", None)
+    return root / "site"
+
+
+def _run_rows(dom: str) -> list[tuple[str, bool, int]]:
+    """(backbone, hidden, number of ★ cells) of each of this suite's rows in the main table."""
+    main = dom.split('id="leaderboard"', 1)[1].split("</table>", 1)[0]
+    out = []
+    for chunk in main.split("<tr class=\"run\"")[1:]:
+        m = re.match(r'( hidden="")?><td>([^<]*)</td>', chunk)
+        out.append((m.group(2), bool(m.group(1)), chunk.split("</tr>", 1)[0].count('class="num best"')))
+    return out
+
+
+def test_backbone_filter_from_the_url_fragment(mixed_site, profile):
+    page = mixed_site / "devi2024-pz.html"
+    everything = _run_rows(dump_dom(page.as_uri(), profile))
+    assert [b for b, _, _ in everything] == ["alignn", "cgcnn"] * 2 + ["alignn"]  # scratch, ptft, mpt
+    assert not any(hidden for _, hidden, _ in everything)
+    assert sum(stars for b, _, stars in everything if b == "alignn") == 3  # best over all backbones: ALIGNN
+    dom = dump_dom(page.as_uri() + "#backbone=cgcnn", profile)
+    assert 'data-backbone-filter="cgcnn"' in dom and 'data-sortable="ready"' in dom
+    rows = _run_rows(dom)
+    assert sorted((b, hidden) for b, hidden, _ in rows) == [("alignn", True)] * 3 + [("cgcnn", False)] * 2
+    # the star moved to the best cgcnn row (ptft) in its only column, N = 800
+    assert [(b, stars) for b, hidden, stars in rows if not hidden] == [("cgcnn", 0), ("cgcnn", 1)]
+    unknown = _run_rows(dump_dom(page.as_uri() + "#backbone=nosuch", profile))
+    assert not any(hidden for _, hidden, _ in unknown)  # an unknown name shows everything
+
+
+def test_replication_page_renders(site, profile, tmp_path):
+    page = site / "replication.html"
+    assert_not_blank(screenshot(page, tmp_path / "replication.png", profile))
+    dom = dump_dom(page.as_uri(), profile)
+    assert 'data-sortable="ready"' in dom
+    assert len(re.findall(r'<tr class="claim"><td><a href="#claim-[a-f]">', dom)) == 6
+    # pz_records: three FT sizes and three trials of scratch, ptft and mpt make claims (a), (b) and (d) testable
+    assert len(re.findall(r'<tr class="comparison (supports|contradicts|inconclusive|too-few-trials)">', dom)) >= 4
+    assert dom.count("Not tested: no records of the cells it needs") == 3  # (c), (e), (f)
+    index = dump_dom((site / "index.html").as_uri(), profile)
+    assert 'href="replication.html"' in index

@@ -45,3 +45,14 @@ def test_compare_command_prints_markdown(tmp_path):
     missing = CliRunner().invoke(app, ["leaderboard", "compare", "--results", str(folder), "--task", "piezo",
                                        "--reference", str(reference)])
     assert missing.exit_code != 0 and "no result records match" in missing.output
+
+
+def test_compare_reads_the_shipped_gzipped_table():
+    """The default --reference is leaderboard/paper/*.csv.gz: it was opened as plain text (a UnicodeDecodeError)."""
+    from leaderboard.build import DEFAULT_REFERENCE, DEFAULT_RESULTS
+
+    cells = compare(load_records(DEFAULT_RESULTS), DEFAULT_REFERENCE, ["devi2024-pz"])
+    assert {c.label for c in cells} == {"scratch", "ptft ← devi2024-fe", "ptft ← devi2024-bg", "mpt"}
+    assert all(c.stats("mae")["n_paper_all"] == 5 for c in cells)
+    out = CliRunner().invoke(app, ["leaderboard", "compare", "--task", "devi2024-pz", "--markdown"])
+    assert out.exit_code == 0, out.output

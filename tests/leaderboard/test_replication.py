@@ -1,0 +1,167 @@
+"""The replication page's logic: every claim's verdict computed from synthetic records (each verdict of each
+rule), the paper's numbers on the same cells, today's committed records, the page and the CLI."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from leaderboard.build import DEFAULT_RESULTS, SHIPPED, build_site
+from leaderboard.records import Run, load_records
+from leaderboard.replication import (CONTRADICTS, FAILS, HOLDS, INCONCLUSIVE, NOT_TESTED, PARTLY, SUPPORTS,
+                                     TOO_FEW, evaluate)
+from tests.leaderboard.test_backbones import as_backbone
+from tests.leaderboard.test_build import MPT_PZ, make_record, write_records, write_reference
+
+PZ, DC, PH, GV, TWO_D = "devi2024-pz", "devi2024-dc", "devi2024-ph", "devi2024-gv", "devi2024-2d"
+_ids = itertools.count()
+NOISE = (0.0, 0.001, -0.001, 0.0005, -0.0005)  # per trial: keeps the paired intervals narrow but not empty
+
+
+def rec(task, strategy, n, trial, mae, *, source=None, ft_mode="all", pt_size=None, backbone=None) -> dict:
+    r = make_record(task, strategy, n, trial, skill=0.5, source=source, ft_mode=ft_mode,
+                    sources=[s for s in MPT_PZ + [PZ] if s != task] if strategy == "mpt" else None)
+    r["test_metrics"]["mae"] = mae
+    if pt_size is not None:
+        r["config"]["pretrain"]["pt_size"] = pt_size
+    r["run_key"] = f"{next(_ids):012x}"
+    return as_backbone(r, backbone) if backbone else r
+
+
+def cell(task, n, maes: dict, trials=(1, 2, 3)) -> list[dict]:
+    """Records of one (task, N): ``maes`` maps (strategy, source, ft_mode, pt_size) to a base MAE."""
+    out = []
+    for (strategy, source, mode, pt), base in maes.items():
+        for t in trials:
+            out.append(rec(task, strategy, n, t, base + NOISE[t - 1] * (strategy != "scratch"), source=source,
+                           ft_mode=mode, pt_size=pt))
+    return out
+
+
+S, FE, BG, M = ("scratch", None, "all", None), ("ptft", "devi2024-fe", "all", None), \
+    ("ptft", "devi2024-bg", "all", None), ("mpt", None, "all", None)
+
+
+def verdicts(records: list[dict], reference: Path | None = None) -> dict:
+    runs = [Run(Path(f"r{i}.json"), r) for i, r in enumerate(records)]
+    return {c.key: c for c in evaluate(runs, reference)}
+
+
+def test_claim_a_every_verdict():
+    holds = verdicts(cell(PZ, 100, {S: 0.10, FE: 0.08}) + cell(DC, 100, {S: 0.10, FE: 0.09}))["a"]
+    assert holds.verdict == HOLDS and [c.outcome for c in holds.comparisons] == [SUPPORTS, SUPPORTS]
+    assert holds.summary.startswith("2 of 2 comparisons")
+    partly = verdicts(cell(PZ, 100, {S: 0.10, FE: 0.08}) + cell(DC, 100, {S: 0.10, FE: 0.12}))["a"]
+    assert partly.verdict == PARTLY and sorted(c.outcome for c in partly.comparisons) == [CONTRADICTS, SUPPORTS]
+    wide = [rec(PZ, "scratch", 100, t, 0.10) for t in (1, 2, 3)] + \
+           [rec(PZ, "ptft", 100, t, m, source="devi2024-fe") for t, m in [(1, 0.05), (2, 0.15), (3, 0.10)]]
+    fails = verdicts(wide)["a"]
+    assert fails.verdict == FAILS and fails.comparisons[0].outcome == INCONCLUSIVE
+    one_trial = verdicts(cell(PZ, 100, {S: 0.10, FE: 0.08}, trials=(1,)))["a"]
+    assert one_trial.verdict == NOT_TESTED and one_trial.comparisons[0].outcome == TOO_FEW
+    assert "1 with one trial only" in one_trial.summary
+    nothing = verdicts(cell(PZ, 100, {S: 0.10}))["a"]
+    assert nothing.verdict == NOT_TESTED and nothing.summary == "no records of the cells it needs"
+
+
+def test_claim_b_gain_largest_at_small_n():
+    small_first = cell(PZ, 10, {S: 0.20, FE: 0.10}) + cell(PZ, 800, {S: 0.05, FE: 0.048})
+    b = verdicts(small_first)["b"]
+    assert b.verdict == HOLDS and b.comparisons[0].ours.mean == pytest.approx(50 - 4, abs=1)
+    assert "N=10" in b.comparisons[0].what and "N=800" in b.comparisons[0].what
+    reversed_ = cell(PZ, 10, {S: 0.20, FE: 0.19}) + cell(PZ, 800, {S: 0.05, FE: 0.03})
+    assert verdicts(reversed_)["b"].verdict == FAILS
+    assert verdicts(cell(PZ, 800, {S: 0.05, FE: 0.03}))["b"].verdict == NOT_TESTED  # one FT size only
+
+
+def test_claim_c_all_layers_against_frozen_modes():
+    frozen = ("ptft", "devi2024-fe", "last-layer", None)
+    assert verdicts(cell(PZ, 100, {FE: 0.08, frozen: 0.10}))["c"].verdict == HOLDS
+    assert verdicts(cell(PZ, 100, {FE: 0.12, frozen: 0.10}))["c"].verdict == FAILS
+    assert verdicts(cell(PZ, 100, {S: 0.1, FE: 0.08}))["c"].verdict == NOT_TESTED
+
+
+def test_claim_d_counts_targets():
+    wins = {S: 0.10, FE: 0.09, BG: 0.095, M: 0.07}
+    four = [r for task in (PZ, DC, PH, GV) for r in cell(task, 100, wins)]
+    d = verdicts(four)["d"]
+    assert d.verdict == HOLDS and d.summary.startswith("MPT wins 4 of 4 tested targets")
+    two = [r for task in (PZ, DC) for r in cell(task, 100, wins)]
+    partly = verdicts(two)["d"]
+    assert partly.verdict == PARTLY and "fewer than 4 targets tested" in partly.summary
+    loses = {S: 0.10, FE: 0.06, M: 0.07}  # beats scratch, not PT-FT
+    assert verdicts([r for task in (PZ, DC, PH, GV) for r in cell(task, 100, loses)])["d"].verdict == FAILS
+    assert verdicts(cell(PZ, 100, {S: 0.1, FE: 0.09}))["d"].verdict == NOT_TESTED
+
+
+def test_claim_e_two_d_out_of_domain():
+    best = {S: 0.15, FE: 0.14, M: 0.12}
+    assert verdicts(cell(TWO_D, None, best))["e"].verdict == HOLDS
+    one = verdicts(cell(TWO_D, None, best, trials=(1,)))["e"]
+    assert one.verdict == PARTLY and "lower in 2 of 2" in one.summary  # lowest mean, no interval
+    assert verdicts(cell(TWO_D, None, {S: 0.15, FE: 0.11, M: 0.12}))["e"].verdict == FAILS
+    assert verdicts(cell(PZ, 100, best))["e"].verdict == NOT_TESTED
+
+
+def test_claim_f_larger_pretraining_sets():
+    big = ("ptft", "devi2024-fe", "all", "all")
+    f = verdicts(cell(PZ, 100, {FE: 0.09, big: 0.07}))["f"]
+    assert f.verdict == HOLDS and f.comparisons[0].what == "ptft ← devi2024-fe (all) − ptft ← devi2024-fe (941)"
+    assert verdicts(cell(PZ, 100, {FE: 0.07, big: 0.09}))["f"].verdict == FAILS
+    assert verdicts(cell(PZ, 100, {FE: 0.07}))["f"].verdict == NOT_TESTED
+
+
+def test_baselines_and_runs_on_the_targets_property_are_not_evidence():
+    records = cell(PZ, 100, {S: 0.10}) + [as_backbone(r, "mean") for r in cell(PZ, 100, {FE: 0.05})]
+    own = cell(PZ, 100, {("ptft", PZ, "all", None): 0.05})  # pre-trained on PZ itself
+    assert verdicts(records + own)["a"].verdict == NOT_TESTED
+
+
+def test_paper_numbers_on_the_same_cells(tmp_path):
+    """write_reference: PZ scratch 0.08 + 0.001·trial, ptft FE 0.07 + …, mpt 0.065 + … (N = 10 adds 0.02)."""
+    ref = write_reference(tmp_path / "ref.csv")
+    a = verdicts(cell(PZ, 800, {S: 0.10, FE: 0.08}), ref)["a"]
+    paper = a.comparisons[0].paper
+    assert paper.n == 5 and paper.mean == pytest.approx(-0.01) and paper.high - paper.low < 1e-9
+    assert a.paper_verdict == HOLDS and a.paper_summary.startswith("3 of 3 comparisons")  # N = 10, 200, 800
+    assert verdicts(cell(PZ, 100, {S: 0.10, FE: 0.08}), ref)["a"].comparisons[0].paper is None  # no N = 100
+
+
+def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
+    """Today: PZ, DC, PH at N = 800, trials 1-3, scratch / ptft FE / ptft BG / mpt."""
+    results = {c.key: c for c in evaluate(load_records(DEFAULT_RESULTS), SHIPPED)}
+    assert {k: c.verdict == NOT_TESTED for k, c in results.items()} == \
+           {"a": False, "b": True, "c": True, "d": False, "e": True, "f": True}
+    assert len(results["a"].comparisons) == 6 and len(results["d"].comparisons) == 9
+    assert all(c.paper is not None and c.paper.n == 5 for c in results["a"].comparisons + results["d"].comparisons)
+    assert results["a"].paper_verdict == HOLDS  # the rule reproduces the paper's claim on its own runs
+
+
+def test_replication_page_and_index_link(tmp_path):
+    results = write_records(tmp_path / "results", cell(PZ, 800, {S: 0.10, FE: 0.08}))
+    report = build_site(results, tmp_path / "site", write_reference(tmp_path / "ref.csv"))
+    page = tmp_path / "site" / "replication.html"
+    assert page in report.pages
+    html = page.read_text()
+    assert html.count('<tr class="claim">') == 6 and html.count('<tr class="comparison supports">') == 1
+    assert '<td class="verdict v-holds">holds</td>' in html
+    assert html.count("Not tested: no records of the cells it needs") == 5
+    assert "Shared rule: holds when at least half" in html  # the rule, from the code's docstring
+    assert 'href="replication.html"' in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_cli_replication_markdown(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli_leaderboard import leaderboard_app
+
+    out = CliRunner().invoke(leaderboard_app, ["replication", "--markdown"])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == "| claim | verdict | our evidence | same rule on the paper's runs |"
+    assert any(line.startswith("| (b) The gain of PT-FT is largest at small N | not tested |") for line in lines)
+    assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 6
+    bad = CliRunner().invoke(leaderboard_app, ["replication", "--reference", str(tmp_path / "none.csv")])
+    assert bad.exit_code == 2 and "none.csv" in bad.output
