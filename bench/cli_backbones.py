@@ -10,12 +10,13 @@ import typer
 
 def backbones(budget: str = typer.Option("quick", "--budget", "-b",
                                          help="Count parameters at this budget's model size.")) -> None:
-    """List the backbones (`--backbone` of run, pretrain, sweep, tune): parameters at a budget, the graph
-    each reads, citation and licence."""
+    """List the backbones (`--backbone` of run, pretrain, sweep, tune) and the baselines (`--backbone` of run,
+    sweep): parameters at a budget, what each reads, citation and licence."""
     from rich.console import Console
     from rich.table import Table
 
     from backbones import BACKBONES, build_backbone, get_backbone_class
+    from backbones.baselines import BASELINES, get_baseline_class
     from bench.run import budget_backbone_config
     from bench.spec import SpecError, check_budget
 
@@ -24,8 +25,9 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
     except SpecError as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2)
-    table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head)")
-    for col in ("name", "parameters", "graph", "citation", "licence"):
+    table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head) and "
+                        f"baselines (scratch only, fixed hyper-parameters)")
+    for col in ("name", "kind", "parameters", "reads", "citation", "licence"):
         table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
     for name in BACKBONES:
         cls = get_backbone_class(name)
@@ -34,7 +36,11 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
             size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
         except ImportError as err:  # an optional extra that is not installed (chgnet)
             size = f"— ({err})"
-        table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
+        table.add_row(name, "graph network", size, _describe_rule(cls.graph_rule), cls.citation or "—",
+                      cls.licence or "—")
+    for name in BASELINES:
+        cls = get_baseline_class(name)
+        table.add_row(name, cls.kind, cls.size(), cls.reads, cls.citation, cls.licence)
     Console().print(table)
 
 
