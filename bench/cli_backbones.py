@@ -25,9 +25,8 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
     except SpecError as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2)
-    table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head) and "
-                        f"baselines (scratch only, fixed hyper-parameters)")
-    for col in ("name", "kind", "parameters", "reads", "citation", "licence"):
+    table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head)")
+    for col in ("name", "parameters", "graph", "citation", "licence"):
         table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
     for name in BACKBONES:
         cls = get_backbone_class(name)
@@ -36,12 +35,17 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
             size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
         except ImportError as err:  # an optional extra that is not installed (chgnet)
             size = f"— ({err})"
-        table.add_row(name, "graph network", size, _describe_rule(cls.graph_rule), cls.citation or "—",
-                      cls.licence or "—")
+        table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
+    Console().print(table)
+    # a table of their own: they read no graph, and their size is not a parameter count
+    base = Table(title="Baselines (--backbone of run and sweep; strategy scratch only, fixed hyper-parameters, "
+                       "the same at every budget)")
+    for col in ("name", "kind", "size", "reads", "citation", "licence"):
+        base.add_column(col, overflow="fold")
     for name in BASELINES:
         cls = get_baseline_class(name)
-        table.add_row(name, cls.kind, cls.size(), cls.reads, cls.citation, cls.licence)
-    Console().print(table)
+        base.add_row(name, cls.kind, cls.size(), cls.reads, cls.citation, cls.licence)
+    Console().print(base)
 
 
 def _describe_rule(rule) -> str:
