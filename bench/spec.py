@@ -72,8 +72,10 @@ def check_backbone(backbone: Any) -> str:
     return check_choice("--backbone", backbone, [*BACKBONES, *BASELINES], ("backbone", "backbones"))
 
 
-def check_baseline_options(backbone: str, strategy: str, overrides: Mapping[str, Any] | None) -> None:
-    """A baseline trains on the target alone with fixed hyper-parameters: no ptft/mpt, no ``--params``."""
+def check_baseline_options(backbone: str, strategy: str, overrides: Mapping[str, Any] | None,
+                           epochs: int | None = None) -> None:
+    """A baseline trains on the target alone with fixed hyper-parameters: no ptft/mpt, no ``--params``, no
+    ``--epochs`` (it trains no epochs; taking the option would change nothing while seeming to)."""
     from backbones.baselines import get_baseline_class, is_baseline
 
     if not is_baseline(backbone):
@@ -86,6 +88,8 @@ def check_baseline_options(backbone: str, strategy: str, overrides: Mapping[str,
         fixed = ", ".join(f"{k} {v}" for k, v in get_baseline_class(backbone).hyper_parameters().items())
         raise SpecError(f"--params: baseline {backbone} has fixed hyper-parameters ({fixed or 'none'}), the same "
                         f"in every record; it takes no --params")
+    if epochs is not None:
+        raise SpecError(f"--epochs: baseline {backbone} trains no epochs (it is fitted once); drop --epochs")
 
 
 def check_strategy(strategy: Any) -> str:
@@ -191,7 +195,7 @@ class RunSpec:
         check_strategy(self.strategy)
         check_budget(self.budget)
         check_backbone(self.backbone)
-        check_baseline_options(self.backbone, self.strategy, self.overrides)
+        check_baseline_options(self.backbone, self.strategy, self.overrides, self.epochs)
         check_int("--seed", self.seed, 0)
         check_device(self.device)
         if self.epochs is not None:

@@ -131,6 +131,8 @@ def test_pretraining_strategies_are_refused_for_baselines(backbone, strategy, is
 def test_baselines_take_no_params_tune_or_pretrain(isolated_home):
     with pytest.raises(SpecError, match="fixed hyper-parameters"):
         RunSpec("piezo", "scratch", "smoke", backbone="composition-gbr", overrides={"lr": 0.1})
+    with pytest.raises(SpecError, match="trains no epochs"):
+        RunSpec("piezo", "scratch", "smoke", epochs=5, backbone="mean")
     tune = _bench("tune", "--task", "piezo", "--backbone", "composition-gbr", "--trials", "1", "--budget", "smoke")
     assert tune.exit_code == 2 and "not tunable" in tune.output
     pretrain = _bench("pretrain", "--source", "fe", "--backbone", "mean", "--budget", "smoke")
