@@ -177,3 +177,20 @@ def test_compare_keeps_a_baseline_apart_from_alignn_scratch(tmp_path):
     assert cells["scratch"].ours[1]["mae"] == alignn["test_metrics"]["mae"]
     assert cells["baseline mean"].ours[1]["mae"] == mean["test_metrics"]["mae"]
     assert cells["baseline mean"].paper == {}  # the paper has no such row
+
+
+def test_sweep_runs_a_baseline_and_exports_its_record(data_dir, isolated_home, tmp_path):
+    from leaderboard.records import load_records
+
+    task = register_tiny(20, "bl-sweep")
+    args = ("sweep", "--task", task, "--backbone", "mean", "--strategies", "scratch", "--ft-sizes", "all",
+            "--trials", "1", "--budget", "smoke", "--device", "cpu", "--export", "--results-dir",
+            str(tmp_path / "results"))
+    out = _bench(*args)
+    assert out.exit_code == 0, out.output
+    [run] = load_records(tmp_path / "results")
+    assert run.backbone == "mean" and run.path.name.startswith(f"{task}__mean__scratch__smoke__full")
+    again = _bench(*args)  # the committed record is found by its run key: nothing reruns
+    assert again.exit_code == 0 and "committed record" in again.output
+    refused = _bench(*args[:6], "scratch,ptft", *args[7:])
+    assert refused.exit_code == 2 and "mean is a baseline" in refused.output
