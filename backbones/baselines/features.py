@@ -57,7 +57,7 @@ def feature_labels() -> list[str]:
 
 
 def composition_features(composition) -> np.ndarray:
-    """The 132 Magpie features of one pymatgen ``Composition`` (NaN where an element lacks a property)."""
+    """The 132 Magpie features of one pymatgen ``Composition``."""
     return np.asarray(_featurizer().featurize(composition), dtype=np.float64)
 
 

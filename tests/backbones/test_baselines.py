@@ -194,3 +194,18 @@ def test_sweep_runs_a_baseline_and_exports_its_record(data_dir, isolated_home, t
     assert again.exit_code == 0 and "committed record" in again.output
     refused = _bench(*args[:6], "scratch,ptft", *args[7:])
     assert refused.exit_code == 2 and "mean is a baseline" in refused.output
+
+
+def test_missing_matminer_says_what_to_install(monkeypatch):
+    import sys
+
+    from backbones.baselines import features
+
+    features._featurizer.cache_clear()
+    monkeypatch.setitem(sys.modules, "matminer.featurizers.composition", None)  # import fails
+    try:
+        with pytest.raises(features.MissingExtra, match="pip install --no-deps matminer==0.10.1"):
+            features.feature_labels()
+    finally:
+        features._featurizer.cache_clear()
+
