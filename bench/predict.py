@@ -69,8 +69,8 @@ def _refuse_baseline(result_json: Path | None, ref: str, backbone: str | None = 
     if backbone and is_baseline(backbone):
         raise ValueError(f"{ref}: a {backbone} baseline run: bench predict is not supported for baselines, which "
                          f"save no model (a fitted scikit-learn model is a pickle, and loading one can run code); "
-                         f"its test predictions are in its record (test_predictions), and a rerun of its "
-                         f"`bench run` refits it on the same train ids in seconds")
+                         f"its test predictions are in its record (test_predictions), and its `bench run` "
+                         f"command with --fresh refits it on the same train ids in seconds")
 
 
 def _noted(loaded, path: Path):

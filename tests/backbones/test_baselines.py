@@ -116,6 +116,8 @@ def test_gbr_run_through_bench_run_writes_a_valid_record(data_dir, isolated_home
     # predict refuses it, saying why, instead of "no model file"
     pred = _bench("predict", "--model", str(result_json.parent), "x.cif")
     assert pred.exit_code == 2 and "not supported for baselines" in pred.output
+    by_id = _bench("predict", "--model", rec["run_id"], "x.cif")  # an MLflow run id: its backbone tag says so
+    assert by_id.exit_code == 2 and "not supported for baselines" in by_id.output
 
 
 @pytest.mark.parametrize("backbone", ["mean", "composition-gbr"])
