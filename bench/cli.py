@@ -234,6 +234,10 @@ def pretrain(
         size = checks.check_pt_size(pt_size)
         checks.check_budget(budget), checks.check_int("--seed", seed, 0), checks.check_device(device)
         checks.check_backbone(backbone)
+        from backbones.baselines import is_baseline
+
+        if is_baseline(backbone):
+            _fail(f"--backbone {backbone} is a baseline, trained on the target alone: it has no trunk to pre-train")
         checks.check_choice("--weighting", weighting, checks.WEIGHTINGS)
         spec = PretrainSpec(names, size, budget, seed, backbone, budget_backbone_config(backbone, budget),
                             excluded_tests(for_task) if for_task else (), weighting)

@@ -10,12 +10,13 @@ import typer
 
 def backbones(budget: str = typer.Option("quick", "--budget", "-b",
                                          help="Count parameters at this budget's model size.")) -> None:
-    """List the backbones (`--backbone` of run, pretrain, sweep, tune): parameters at a budget, the graph
-    each reads, citation and licence."""
+    """List the backbones (`--backbone` of run, pretrain, sweep, tune) and the baselines (`--backbone` of run,
+    sweep): parameters at a budget, what each reads, citation and licence."""
     from rich.console import Console
     from rich.table import Table
 
     from backbones import BACKBONES, build_backbone, get_backbone_class
+    from backbones.baselines import BASELINES, get_baseline_class
     from bench.run import budget_backbone_config
     from bench.spec import SpecError, check_budget
 
@@ -36,6 +37,15 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
             size = f"— ({err})"
         table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
     Console().print(table)
+    # a table of their own: they read no graph, and their size is not a parameter count
+    base = Table(title="Baselines (--backbone of run and sweep; strategy scratch only, fixed hyper-parameters, "
+                       "the same at every budget)")
+    for col in ("name", "kind", "size", "reads", "citation", "licence"):
+        base.add_column(col, overflow="fold")
+    for name in BASELINES:
+        cls = get_baseline_class(name)
+        base.add_row(name, cls.kind, cls.size(), cls.reads, cls.citation, cls.licence)
+    Console().print(base)
 
 
 def _describe_rule(rule) -> str:

@@ -71,7 +71,11 @@ def print_run_result(task: str, title: str, result) -> None:
     if verdict:
         out.print(verdict, markup=False)
     out.print(f"MLflow run: {result.run_id} · wall time {result.wall_seconds:.1f} s", markup=False)
-    print_path("model", result.workdir / "model.pt")
+    model = result.workdir / "model.pt"
+    if model.exists():
+        print_path("model", model)
+    else:  # a baseline keeps no model file (bench/baseline_run.py)
+        print_path("record", result.workdir / "result.json")
 
 
 # The MLflow 3 UI opens on its GenAI pages unless the URL asks for the model-training ones; its routes are

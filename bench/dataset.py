@@ -98,6 +98,15 @@ def load_splits(task: Task, data_dir: Path, cache: GraphCache, limits: dict[str,
                 fold: int | None = None) -> dict[str, LabelledGraphs]:
     """The task's train/val/test graphs for one split (see ``tasks.splits``). ``limits`` caps a split's
     size with a seeded subsample (smoke budgets)."""
+    parts, source = split_records(task, data_dir, limits, seed, ft_size, trial, fold)
+    return {name: build_graphs(records, cache, source) for name, records in parts.items()}
+
+
+def split_records(task: Task, data_dir: Path, limits: dict[str, int | None] | None = None, seed: int = 0,
+                  ft_size: int | None = None, trial: int = 1,
+                  fold: int | None = None) -> tuple[dict[str, list[Record]], str]:
+    """The records (not yet parsed) of each part of one split, capped as ``load_splits`` caps them, and the
+    source name errors cite: the baselines read these, so they see exactly the GNN runs' structures."""
     data = task.load(data_dir)
     source = f"{task.name} ({', '.join(task.files)})"
     splits = task.protocol(fold).assign(data, ft_size=ft_size, trial=trial, fold=fold)
@@ -109,8 +118,8 @@ def load_splits(task: Task, data_dir: Path, cache: GraphCache, limits: dict[str,
         if cap is not None and cap < len(ids):
             rng = np.random.default_rng(seed)
             ids = [ids[k] for k in sorted(rng.choice(len(ids), size=cap, replace=False))]
-        out[name] = build_graphs([data.records[i] for i in ids], cache, source)
-    return out
+        out[name] = [data.records[i] for i in ids]
+    return out, source
 
 
 def target_stats(values: np.ndarray) -> tuple[float, float]:

@@ -34,6 +34,7 @@ def resolve_model(ref: str, device: str = "cpu", tracking_uri: str | None = None
 
     path = Path(ref)
     if path.is_dir():
+        _refuse_baseline(path / "result.json", ref)
         path = path / "model.pt"
     if path.exists():
         return _noted(load_model(path, device), path)
@@ -45,12 +46,31 @@ def resolve_model(ref: str, device: str = "cpu", tracking_uri: str | None = None
         run = tracker.client.get_run(ref)
     except Exception:
         raise FileNotFoundError(f"{ref!r} is neither a model file nor a run id in {tracker.uri}") from None
+    _refuse_baseline(None, ref, run.data.tags.get("backbone"))
     local = tracker.download(ref, "model/model.pt", Path(tempfile.mkdtemp(prefix="bench-model-")))
     key = run.data.tags.get("run_key")
     try:
         return load_model(local, device, {"run_key": key} if key else None)
     except UnverifiedArtifactError:
         return _noted(load_model(local, device), local)
+
+
+def _refuse_baseline(result_json: Path | None, ref: str, backbone: str | None = None) -> None:
+    """A baseline run keeps no model (a fitted scikit-learn model is a pickle, and loading one can run code):
+    say so, and how to get its predictions, instead of "no model file"."""
+    from backbones.baselines import is_baseline
+
+    if result_json is not None and result_json.exists():
+        try:
+            record = json.loads(result_json.read_text())
+            backbone = record["config"]["backbone"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # not a readable record: the model-file path reports what is missing
+    if backbone and is_baseline(backbone):
+        raise ValueError(f"{ref}: a {backbone} baseline run: bench predict is not supported for baselines, which "
+                         f"save no model (a fitted scikit-learn model is a pickle, and loading one can run code); "
+                         f"its test predictions are in its record (test_predictions), and its `bench run` "
+                         f"command with --fresh refits it on the same train ids in seconds")
 
 
 def _noted(loaded, path: Path):

@@ -19,7 +19,11 @@ def record_name(record: dict) -> str:
     part = (f"fold{split['fold']}" if split.get("fold") is not None else
             f"n{split['ft_size']}-t{split['trial']}" if split.get("ft_size") else "full")
     mode = "" if c.get("ft_mode", "all") == "all" else f"__{c['ft_mode']}"
-    return f"{c['task']}__{strategy}{mode}__{c['budget']}__{part}__seed{c['seed']}__{record['run_key']}.json"
+    # ALIGNN's names stay as committed; any other backbone (a baseline: mean, composition-gbr) is named, so
+    # its files are not mistaken for ALIGNN's in a listing
+    backbone = "" if c.get("backbone", "alignn") == "alignn" else f"__{c['backbone']}"
+    return (f"{c['task']}{backbone}__{strategy}{mode}__{c['budget']}__{part}__seed{c['seed']}__"
+            f"{record['run_key']}.json")
 
 
 def export_record(result_json: Path, out_dir: Path = RESULTS_DIR) -> Path:

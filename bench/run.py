@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 from rich.console import Console
 
+from backbones.baselines import is_baseline
 from bench import paths
 from bench.artifacts import non_finite, stamp_json
 from bench.budgets import get_budget
@@ -68,6 +69,10 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     """
     from bench.strategies import check_target_source, mpt_sources, resolve_source
 
+    if is_baseline(backbone):  # no network: backbones/baselines, bench/baseline_run.py
+        from bench.baseline_run import baseline_config
+
+        return baseline_config(task, strategy, budget, seed, backbone, split)
     b = get_budget(budget)
     pretrain = dict(pretrain or {})
     overrides = dict(overrides or {})
@@ -216,6 +221,10 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
         console.print(f"This exact run already finished (MLflow run {res['run_id']}); use --fresh to train again.")
         return RunResult(res["run_id"], workdir, res["test_metrics"], res["wall_seconds"], resumed_finished=True,
                          best_val_mae=res.get("best_val_mae"), val_mae=res.get("val_mae", res.get("best_val_mae")))
+    if is_baseline(spec.backbone):
+        from bench.baseline_run import run_baseline
+
+        return run_baseline(spec, plan, device, tracking_uri, console, extra_tags, t_start, guard)
 
     train_cfg = TrainConfig(**config["train"])
     console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.describe(spec.backbone)}"

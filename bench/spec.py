@@ -65,9 +65,31 @@ def check_budget(budget: Any) -> str:
 
 
 def check_backbone(backbone: Any) -> str:
+    """A graph backbone or a classical baseline (``backbones.baselines``: they run through ``bench run`` too)."""
     from backbones import BACKBONES
+    from backbones.baselines import BASELINES
 
-    return check_choice("--backbone", backbone, list(BACKBONES), ("backbone", "backbones"))
+    return check_choice("--backbone", backbone, [*BACKBONES, *BASELINES], ("backbone", "backbones"))
+
+
+def check_baseline_options(backbone: str, strategy: str, overrides: Mapping[str, Any] | None,
+                           epochs: int | None = None) -> None:
+    """A baseline trains on the target alone with fixed hyper-parameters: no ptft/mpt, no ``--params``, no
+    ``--epochs`` (it trains no epochs; taking the option would change nothing while seeming to)."""
+    from backbones.baselines import get_baseline_class, is_baseline
+
+    if not is_baseline(backbone):
+        return
+    from bench.baseline_run import BASELINE_STRATEGIES, refusal
+
+    if strategy not in BASELINE_STRATEGIES:
+        raise SpecError(refusal(backbone, strategy))
+    if overrides:
+        fixed = ", ".join(f"{k} {v}" for k, v in get_baseline_class(backbone).hyper_parameters().items())
+        raise SpecError(f"--params: baseline {backbone} has fixed hyper-parameters ({fixed or 'none'}), the same "
+                        f"in every record; it takes no --params")
+    if epochs is not None:
+        raise SpecError(f"--epochs: baseline {backbone} trains no epochs (it is fitted once); drop --epochs")
 
 
 def check_strategy(strategy: Any) -> str:
@@ -173,6 +195,7 @@ class RunSpec:
         check_strategy(self.strategy)
         check_budget(self.budget)
         check_backbone(self.backbone)
+        check_baseline_options(self.backbone, self.strategy, self.overrides, self.epochs)
         check_int("--seed", self.seed, 0)
         check_device(self.device)
         if self.epochs is not None:
@@ -244,8 +267,11 @@ class RunSpec:
 
     def _check_mode_applies(self, where: str, mode: str) -> None:
         from backbones import get_backbone_class
+        from backbones.baselines import is_baseline
         from bench.finetune import check_mode_applies
 
+        if is_baseline(self.backbone):
+            return  # scratch only (check_baseline_options): always mode all
         kinds = get_backbone_class(self.backbone).group_kinds
         if not kinds:
             return  # a backbone that does not declare its kinds: apply_mode checks its real groups

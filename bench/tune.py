@@ -304,6 +304,12 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     from bench.tracking import Tracker
     from tasks import get_task
 
+    from backbones.baselines import is_baseline
+
+    if is_baseline(backbone):  # before any study exists
+        raise ValueError(f"--backbone {backbone}: a baseline is not tunable; its hyper-parameters are fixed (the "
+                         f"same in every record, so a floor is never fitted to the test protocol): run it with "
+                         f"`bench run --task {task} --backbone {backbone}`")
     console = console or Console(stderr=True)
     task_obj = get_task(task)  # unknown names and missing data fail before the study exists
     get_strategy(strategy), get_budget(budget)

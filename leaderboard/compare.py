@@ -46,7 +46,11 @@ def _mean_std(values: list[float]) -> tuple[float, float] | None:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def _label(strategy: str, pretrain: dict) -> str:
+def _label(strategy: str, pretrain: dict, backbone: str = "alignn") -> str:
+    from backbones.baselines import is_baseline
+
+    if is_baseline(backbone):  # its own cell: never averaged with (or overwriting) ALIGNN's scratch trials
+        return f"baseline {backbone}"
     if strategy == "ptft":
         return f"ptft ← {pretrain.get('source')}"
     return strategy
@@ -72,7 +76,7 @@ def compare(runs: list[Run], reference_csv: Path, tasks: list[str] | None = None
     for run in runs:
         if run.ft_mode != "all" or (tasks and run.task not in tasks) or (ft_sizes and run.ft_size not in ft_sizes):
             continue
-        key = (run.task, run.ft_size, _label(run.strategy, run.pretrain), run.budget)
+        key = (run.task, run.ft_size, _label(run.strategy, run.pretrain, run.backbone), run.budget)
         cell = cells.setdefault(key, Cell(*key))
         cell.ours[run.trial] = dict(run.metrics)
     paper = _paper_trials(Path(reference_csv))
