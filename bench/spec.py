@@ -65,9 +65,18 @@ def check_budget(budget: Any) -> str:
 
 
 def check_backbone(backbone: Any) -> str:
-    from backbones import BACKBONES
+    """A registered backbone whose optional dependency (``Backbone.extra``) is installed."""
+    import importlib.util
 
-    return check_choice("--backbone", backbone, list(BACKBONES), ("backbone", "backbones"))
+    from backbones import BACKBONES, get_backbone_class
+
+    check_choice("--backbone", backbone, list(BACKBONES), ("backbone", "backbones"))
+    extra = get_backbone_class(backbone).extra
+    if extra and importlib.util.find_spec(extra) is None:
+        raise SpecError(f"--backbone {backbone} needs the optional dependency {extra}, which is not installed: "
+                        f'pip install -e ".[{extra}]" in a checkout of tl-bench '
+                        f"(pip install 'tl-bench[{extra}]' otherwise)")
+    return backbone
 
 
 def check_strategy(strategy: Any) -> str:
@@ -207,6 +216,7 @@ class RunSpec:
             raise SpecError(f"--trial must be in 1..{trials} for task {self.task!r}; got {self.trial}")
 
     def _check_pretrain(self) -> None:
+        from bench.foundation import check_options, default_pt_source, is_foundation
         from bench.strategies import mpt_sources
 
         given = [name for name, v in (("--pt-source", self.pt_source), ("--mpt-sources", self.mpt_sources),
@@ -222,12 +232,17 @@ class RunSpec:
         object.__setattr__(self, "pt_size", check_pt_size(self.pt_size))
         if self.weighting is not None:
             check_choice("--weighting", self.weighting, WEIGHTINGS)
-        if self.pt_source is not None:
+        try:  # shipped trunks (--pt-source mptrj) and backbones that are not pre-trained here
+            check_options(self.strategy, self.backbone, self.pt_source, self.mpt_sources, self.pt_size,
+                          self.overrides if isinstance(self.overrides, Mapping) else {})
+        except ValueError as err:
+            raise SpecError(str(err)) from None
+        source = self.pt_source or default_pt_source(self.backbone)
+        if self.pt_source is not None and not is_foundation(source):
             check_sources("--pt-source", [self.pt_source], self.task)
-        if self.strategy == "ptft":
+        if self.strategy == "ptft" and not is_foundation(source):
             from bench.strategies import check_target_source, resolve_source
 
-            source = self.pt_source or "fe"
             try:
                 check_target_source(self.task, [source], [resolve_source(source, self.task)],
                                     self.allow_target_source)
@@ -292,7 +307,12 @@ class RunSpec:
                                    else ""))
 
     def _check_graph_override(self, where: str, name: str, value: Any) -> None:
+        from backbones import get_backbone_class
+
         kind, bound, inclusive = GRAPH_OVERRIDES[name]
+        if not isinstance(get_backbone_class(self.backbone).graph_rule, str):
+            raise SpecError(f"{where}: the graph levers change the ALIGNN graph (bench/graphs); backbone "
+                            f"{self.backbone} builds its own graph, which they do not touch")
         if self.strategy != "scratch":
             # pre-training builds the reference graphs (bench/pretrain.py): a trunk would be fine-tuned on
             # graphs other than those it learnt on, which no result should mix up silently
