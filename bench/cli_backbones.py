@@ -13,6 +13,7 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
     """List the backbones (`--backbone` of run, pretrain, sweep, tune): parameters at a budget, the graph
     each reads, citation and licence."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from backbones import BACKBONES, build_backbone, get_backbone_class
@@ -25,16 +26,18 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2)
     table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head)")
-    for col in ("name", "parameters", "graph", "citation", "licence"):
-        table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
+    for col in ("name", "parameters", "graph", "citation", "licence", "needs"):
+        table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold",
+                         no_wrap=col == "needs")
     for name in BACKBONES:
         cls = get_backbone_class(name)
         try:
             trunk = build_backbone(name, **budget_backbone_config(name, budget))
             size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
-        except ImportError as err:  # an optional extra that is not installed (chgnet)
-            size = f"— ({err})"
-        table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
+        except ImportError:  # an optional extra that is not installed (chgnet): the name says how to install it
+            size = f"— ({cls.extra or 'a dependency'} not installed)"
+        needs = f'the {cls.extra} extra:\npip install -e ".[{cls.extra}]"' if cls.extra else "—"
+        table.add_row(name, escape(size), _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—", escape(needs))
     Console().print(table)
 
 
@@ -42,4 +45,4 @@ def _describe_rule(rule) -> str:
     if isinstance(rule, str):
         return rule
     return (f"its own ({rule.name}: atom graph {rule.atom_graph_cutoff:g} Å, bond graph "
-            f"{rule.bond_graph_cutoff:g} Å)")
+            f"{rule.bond_graph_cutoff:g} Å, by chgnet's CrystalGraphConverter)")
