@@ -26,18 +26,23 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         raise typer.Exit(2)
     table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head)")
-    for col in ("name", "parameters", "graph", "citation", "licence", "needs"):
-        table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold",
-                         no_wrap=col == "needs")
+    for col in ("name", "parameters", "graph", "citation", "licence"):
+        table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
+    extras: list[str] = []
     for name in BACKBONES:
         cls = get_backbone_class(name)
         try:
             trunk = build_backbone(name, **budget_backbone_config(name, budget))
             size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
-        except ImportError:  # an optional extra that is not installed (chgnet): the name says how to install it
+        except ImportError:  # an optional extra that is not installed (chgnet): the caption says how to install it
             size = f"— ({cls.extra or 'a dependency'} not installed)"
-        needs = f'the {cls.extra} extra:\npip install -e ".[{cls.extra}]"' if cls.extra else "—"
-        table.add_row(name, escape(size), _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—", escape(needs))
+        if cls.extra:
+            extras.append(cls.extra)
+        table.add_row(name + ("*" if cls.extra else ""), escape(size), _describe_rule(cls.graph_rule),
+                      cls.citation or "—", cls.licence or "—")
+    if extras:  # optional dependencies: the suite runs without them, these backbones do not
+        table.caption = escape("* needs an optional dependency (extra), " + "; ".join(
+            f'{e}: pip install -e ".[{e}]"' for e in extras))
     Console().print(table)
 
 

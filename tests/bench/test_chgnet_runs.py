@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bench.spec import RunSpec, SpecError
 
+TINY = "tiny"  # 24 piezo structures, made-up targets (tests/bench/tinytask.py)
 CHGNET_GRAPH = {"rule": "chgnet", "atom_graph_cutoff": 6.0, "bond_graph_cutoff": 3.0,
                 "build": "backbones.chgnet.graphs:chgnet_graph",
                 "converter": "chgnet.graph.CrystalGraphConverter(algorithm='fast')", "version": 1}
@@ -37,16 +38,21 @@ def module_home(tmp_path_factory):
 
 
 @pytest.fixture
-def home(module_home, monkeypatch):
-    """One BENCH_HOME for this module's runs, so the two smoke runs are trained once."""
+def home(module_home, monkeypatch, data_dir):
+    """One BENCH_HOME for this module's runs (so each smoke run trains once), holding the tiny task."""
+    from tests.bench.tinytask import refresh_registry, register_tiny
+
     monkeypatch.setenv("BENCH_HOME", str(module_home))
-    return module_home
+    register_tiny(24)
+    yield module_home
+    monkeypatch.undo()
+    refresh_registry()  # the other modules' registry: no tiny task
 
 
 def _smoke(strategy: str, **kw):
     from bench.run import run_benchmark
 
-    return run_benchmark("piezo", strategy, "smoke", device="cpu", backbone="chgnet", epochs=1,
+    return run_benchmark(TINY, strategy, "smoke", device="cpu", backbone="chgnet", epochs=1,
                          console=Console(quiet=True), **kw)
 
 
@@ -160,7 +166,7 @@ def test_model_file_round_trips_and_predicts_with_chgnets_graph(ptft_run, tmp_pa
     model, rule, meta = load_model(ptft_run.workdir / "model.pt", identity={"run_key": key})
     assert rule == CHGNET_RULE and meta["integrity"] == "verified" and model.backbone_name == "chgnet"
     saved = pd.read_csv(ptft_run.workdir / "test_predictions.csv").head(2)
-    data = get_task("piezo").load(data_dir)
+    data = get_task(TINY).load(data_dir)
     files = []
     for i in saved["id"]:
         record = data.records[str(i)]
@@ -193,14 +199,14 @@ def test_scratch_run_trains_fresh_weights_on_chgnets_graph(chgnet, data_dir, hom
     assert all(math.isfinite(v) for v in result.test_metrics.values())
 
 
-@pytest.mark.slow  # two smoke cells, then a tuning trial (about a minute on a shared CPU)
+@pytest.mark.slow  # two smoke cells, then a tuning trial (a minute or two on a shared CPU)
 def test_sweep_and_tune_take_chgnet(chgnet, data_dir, home):
-    out = _bench("sweep", "--task", "piezo", "--backbone", "chgnet", "--strategies", "scratch,ptft",
-                 "--pt-sources", "mptrj", "--ft-sizes", "10", "--trials", "1", "--budget", "smoke", "--epochs", "1",
+    out = _bench("sweep", "--task", TINY, "--backbone", "chgnet", "--strategies", "scratch,ptft",
+                 "--pt-sources", "mptrj", "--ft-sizes", "all", "--trials", "1", "--budget", "smoke", "--epochs", "1",
                  "--device", "cpu")
     assert out.exit_code == 0, out.output
     assert "pre-training run" not in out.output  # the shipped trunk needs none
-    out = _bench("tune", "--task", "piezo", "--strategy", "ptft", "--backbone", "chgnet", "--trials", "1",
+    out = _bench("tune", "--task", TINY, "--strategy", "ptft", "--backbone", "chgnet", "--trials", "1",
                  "--budget", "smoke", "--device", "cpu")
     assert out.exit_code == 0, out.output
 
@@ -228,7 +234,7 @@ def test_without_chgnet_the_suite_starts_and_says_how_to_install(monkeypatch, is
     assert listing.exit_code == 0, listing.output
     text = " ".join(listing.output.split())
     assert "140,993" in text and "— (chgnet not installed)" in text
-    assert "the chgnet extra:" in text and 'pip install -e ".[chgnet]"' in text
+    assert "chgnet*" in text and '* needs an optional dependency (extra), chgnet: pip install -e ".[chgnet]"' in text
 
 
 def test_backbones_lists_chgnet_with_size_graph_citation_licence(chgnet):
@@ -236,5 +242,5 @@ def test_backbones_lists_chgnet_with_size_graph_citation_licence(chgnet):
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "399,886" in out.output  # trunk 399,821 + a one-output head
-    assert "Deng et al." in text and "BSD-3-Clause" in text and "the chgnet extra:" in text
+    assert "Deng et al." in text and "BSD-3-Clause" in text and 'chgnet: pip install -e ".[chgnet]"' in text
     assert "atom graph 6 Å, bond graph 3 Å" in text
