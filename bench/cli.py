@@ -90,7 +90,8 @@ def _is_user_error(err: Exception) -> bool:
 def run(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `bench tasks`)."),
     strategy: str = typer.Option("scratch", "--strategy", "-s", help="scratch | ptft | mpt"),
-    pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...)."),
+    pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...); "
+                                            "mptrj: the shipped CHGNet weights (--backbone chgnet's default)."),
     pt_size: Optional[str] = typer.Option(None, "--pt-size", help="Pre-training structures per source: N, 1000, all."),
     mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources", help="mpt: comma-separated sources."),
     allow_target_source: bool = typer.Option(False, "--allow-target-source",
