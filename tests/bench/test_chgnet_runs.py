@@ -182,6 +182,14 @@ def test_model_file_round_trips_and_predicts_with_chgnets_graph(ptft_run, tmp_pa
     assert [p.value for p in predict_files(model, rule, files)] == pytest.approx(predicted, abs=1e-6)
 
 
+def test_predict_with_a_chgnet_model_without_chgnet_says_how_to_install(ptft_run, monkeypatch, piezo_structures,
+                                                                        tmp_path):
+    piezo_structures[0].to(filename=str(tmp_path / "a.cif"))
+    monkeypatch.setitem(sys.modules, "chgnet", None)
+    out = _bench("predict", "--model", str(ptft_run.workdir / "model.pt"), str(tmp_path / "a.cif"))
+    assert out.exit_code == 2 and 'pip install -e ".[chgnet]"' in " ".join(out.output.split()), out.output
+
+
 def test_a_model_file_of_another_graph_version_is_refused(tmp_path):
     from bench.artifacts import ArtifactError
     from bench.checkpoint import _graph_of
