@@ -24,6 +24,9 @@ class Backbone(nn.Module, abc.ABC):
     citation: str = ""
     licence: str = ""
     graph_rule: str = "atom graph + line graph (bench/graphs: 12-NN within 8 Å)"
+    #: the optional dependency (pyproject extra, and the module it installs) a backbone needs; "" for none.
+    #: Checked before a run starts, so a missing one is one line saying how to install it.
+    extra: str = ""
 
     @property
     @abc.abstractmethod

@@ -90,7 +90,8 @@ def _is_user_error(err: Exception) -> bool:
 def run(
     task: str = typer.Option(..., "--task", "-t", help="Task name (see `bench tasks`)."),
     strategy: str = typer.Option("scratch", "--strategy", "-s", help="scratch | ptft | mpt"),
-    pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...)."),
+    pt_source: Optional[str] = typer.Option(None, "--pt-source", help="ptft: source task or code (fe, bg, ...); "
+                                            "mptrj: the shipped CHGNet weights (--backbone chgnet's default)."),
     pt_size: Optional[str] = typer.Option(None, "--pt-size", help="Pre-training structures per source: N, 1000, all."),
     mpt_sources: Optional[str] = typer.Option(None, "--mpt-sources", help="mpt: comma-separated sources."),
     allow_target_source: bool = typer.Option(False, "--allow-target-source",
@@ -215,6 +216,7 @@ def pretrain(
 
     with _user_errors():
         from bench import spec as checks
+        from bench.foundation import check_pretrain_command
         from bench.pretrain import PretrainSpec, pretrained_model
         from bench.run import budget_backbone_config, resolve_device
         from bench.strategies import excluded_tests
@@ -230,14 +232,18 @@ def pretrain(
             _fail("--strategy mpt needs at least two --sources")
         if strategy == "ptft" and len(given) > 1:
             _fail("--strategy ptft pre-trains on one --source; several --sources are --strategy mpt")
-        names = checks.check_sources("--sources" if sources else "--source", given, for_task)
-        size = checks.check_pt_size(pt_size)
-        checks.check_budget(budget), checks.check_int("--seed", seed, 0), checks.check_device(device)
         checks.check_backbone(backbone)
         from backbones.baselines import is_baseline
 
         if is_baseline(backbone):
             _fail(f"--backbone {backbone} is a baseline, trained on the target alone: it has no trunk to pre-train")
+        try:  # a shipped trunk (mptrj), a backbone not pre-trained here (chgnet)
+            check_pretrain_command(backbone, given)
+        except ValueError as err:
+            raise checks.SpecError(str(err)) from None
+        names = checks.check_sources("--sources" if sources else "--source", given, for_task)
+        size = checks.check_pt_size(pt_size)
+        checks.check_budget(budget), checks.check_int("--seed", seed, 0), checks.check_device(device)
         checks.check_choice("--weighting", weighting, checks.WEIGHTINGS)
         spec = PretrainSpec(names, size, budget, seed, backbone, budget_backbone_config(backbone, budget),
                             excluded_tests(for_task) if for_task else (), weighting)
@@ -360,7 +366,7 @@ def predict(
         _fail(f"unknown --format {fmt!r}; expected one of {', '.join(FORMATS)}")
     try:
         net, params, meta = resolve_model(model, device, tracking_uri)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, ImportError) as err:  # ImportError: a backbone's extra is missing
         _fail(str(err))
     predictions = list(predict_files(net, params, files, device, units=meta.get("units", "")))
     text = render(predictions, fmt)

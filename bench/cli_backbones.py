@@ -13,6 +13,7 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
     """List the backbones (`--backbone` of run, pretrain, sweep, tune) and the baselines (`--backbone` of run,
     sweep): parameters at a budget, what each reads, citation and licence."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from backbones import BACKBONES, build_backbone, get_backbone_class
@@ -28,14 +29,21 @@ def backbones(budget: str = typer.Option("quick", "--budget", "-b",
     table = Table(title=f"Backbones (parameters at the {budget} budget, with a one-output linear head)")
     for col in ("name", "parameters", "graph", "citation", "licence"):
         table.add_column(col, justify="right" if col == "parameters" else "left", overflow="fold")
+    extras: list[str] = []
     for name in BACKBONES:
         cls = get_backbone_class(name)
         try:
             trunk = build_backbone(name, **budget_backbone_config(name, budget))
             size = f"{sum(p.numel() for p in trunk.parameters()) + trunk.embedding_dim + 1:,}"
-        except ImportError as err:  # an optional extra that is not installed (chgnet)
-            size = f"— ({err})"
-        table.add_row(name, size, _describe_rule(cls.graph_rule), cls.citation or "—", cls.licence or "—")
+        except ImportError:  # an optional extra that is not installed (chgnet): the caption says how to install it
+            size = f"— ({cls.extra or 'a dependency'} not installed)"
+        if cls.extra:
+            extras.append(cls.extra)
+        table.add_row(name + ("*" if cls.extra else ""), escape(size), _describe_rule(cls.graph_rule),
+                      cls.citation or "—", cls.licence or "—")
+    if extras:  # optional dependencies: the suite runs without them, these backbones do not
+        table.caption = escape("* needs an optional dependency (extra), " + "; ".join(
+            f'{e}: pip install -e ".[{e}]"' for e in extras))
     Console().print(table)
     # a table of their own: they read no graph, and their size is not a parameter count
     base = Table(title="Baselines (--backbone of run and sweep; strategy scratch only, fixed hyper-parameters, "
@@ -52,4 +60,4 @@ def _describe_rule(rule) -> str:
     if isinstance(rule, str):
         return rule
     return (f"its own ({rule.name}: atom graph {rule.atom_graph_cutoff:g} Å, bond graph "
-            f"{rule.bond_graph_cutoff:g} Å)")
+            f"{rule.bond_graph_cutoff:g} Å, by chgnet's CrystalGraphConverter)")

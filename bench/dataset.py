@@ -54,19 +54,43 @@ class RuleGraphs:
         self._build = getattr(importlib.import_module(module), attr)
         self.hits = self.misses = self.rebuilt = 0
 
-    def get(self, structure):
+    def get(self, structure, source: str = "structure"):
         self.misses += 1
-        return self._build(structure, self.rule)
+        return self._build(structure, self.rule, source=source)
 
 
-def graph_source(backbone: str, root: Path, params: GraphParams = GraphParams()) -> GraphCache | RuleGraphs:
-    """Where ``backbone``'s input graphs come from: its declared ``graph_rule``, else the ALIGNN graph cache
-    under ``root`` (exactly the ``GraphCache(root, params)`` runs have always used)."""
+def _declared_rule(backbone: str):
+    """``backbone``'s own graph rule, or None when it reads the shared ALIGNN graph (a plain-string
+    ``graph_rule`` only describes that graph, of which CGCNN and SchNet read a part)."""
     from backbones import get_backbone_class
 
     rule = getattr(get_backbone_class(backbone), "graph_rule", None)
-    # a plain string only describes the shared ALIGNN graph (which CGCNN and SchNet read part of)
-    return GraphCache(root, params) if rule is None or isinstance(rule, str) else RuleGraphs(rule)
+    return None if rule is None or isinstance(rule, str) else rule
+
+
+def graph_config(backbone: str, params: GraphParams = GraphParams()) -> dict:
+    """The ``graph`` part of a run's config: ALIGNN's ``GraphParams`` (unchanged for the backbones reading that
+    graph, so their run keys stay as they were), or the backbone's own rule (CHGNet: cutoffs, converter)."""
+    rule = _declared_rule(backbone)
+    if rule is None:
+        return params.as_dict()
+    if params != GraphParams():
+        raise ValueError(f"backbone {backbone} builds its own graph ({rule.name}); the ALIGNN graph levers "
+                         f"{params.as_dict()} do not apply to it")
+    return rule.as_dict()
+
+
+def graph_source(backbone: str, root: Path, params: GraphParams | dict = GraphParams()) -> GraphCache | RuleGraphs:
+    """Where ``backbone``'s input graphs come from: its declared ``graph_rule``, else the ALIGNN graph cache
+    under ``root`` (exactly the ``GraphCache(root, params)`` runs have always used). ``params`` may be a run
+    config's ``graph`` part (``graph_config``); for a declared rule it must be that rule's."""
+    rule = _declared_rule(backbone)
+    if rule is None:
+        return GraphCache(root, GraphParams(**params) if isinstance(params, dict) else params)
+    if isinstance(params, dict) and params != rule.as_dict():
+        raise ValueError(f"graph rule {params} is not backbone {backbone}'s ({rule.as_dict()}): a run made with "
+                         f"another version of its graphs; rerun it with --fresh")
+    return RuleGraphs(rule)
 
 
 def build_graphs(records: list[Record], cache: GraphCache | RuleGraphs, source: str) -> LabelledGraphs:

@@ -83,12 +83,16 @@ def _noted(loaded, path: Path):
 
 
 def _graph(path: Path, params):
-    """(graph, None) or (None, reason): every failure of reading, validating or graph building is a reason."""
-    from bench.graphs.build import build_graph
+    """(graph, None) or (None, reason): every failure of reading, validating or graph building is a reason.
+    ``params``: ALIGNN's ``GraphParams``, or the backbone's own rule the model file names (CHGNet's)."""
+    from bench.graphs.build import GraphParams, build_graph
     from bench.structures import StructureError, read_structure_file
 
     try:
-        return build_graph(read_structure_file(path), params), None
+        structure = read_structure_file(path)
+        if not isinstance(params, GraphParams):
+            return params.graph(structure, source=str(path)), None
+        return build_graph(structure, params), None
     except StructureError as err:
         return None, str(err)
     except (ValueError, OSError, MemoryError) as err:  # graph building: e.g. a cell too thin to search

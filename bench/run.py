@@ -21,10 +21,9 @@ from bench import paths
 from bench.artifacts import non_finite, stamp_json
 from bench.budgets import get_budget
 from bench.checkpoint import save_model
-from bench.dataset import load_splits, target_stats
+from bench.dataset import graph_config, graph_source, load_splits, target_stats
 from bench.estimate import estimate_seconds
 from bench.graphs.build import GraphParams
-from bench.graphs.cache import GraphCache
 from bench.leakage import check_disjoint, twin_flags
 from bench.metrics import evaluate
 from bench.progress import TrainingProgress
@@ -67,6 +66,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     ``pretrain["allow_target_source"]``: accept a source of the target's own property (refused otherwise); it
     stays in the config (so in the run key) only when set.
     """
+    from bench.foundation import backbone_args, default_pt_source, is_foundation, pretrain_config
     from bench.strategies import check_target_source, mpt_sources, resolve_source
 
     if is_baseline(backbone):  # no network: backbones/baselines, bench/baseline_run.py
@@ -83,6 +83,8 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     allow = {"allow_target_source": True} if pretrain.get("allow_target_source") else {}
     if strategy == "scratch":
         pretrain, ft_mode = {}, "all"
+    elif strategy == "ptft" and is_foundation(pretrain.get("source") or default_pt_source(backbone)):
+        pretrain = pretrain_config(pretrain.get("source") or default_pt_source(backbone))  # shipped: no PT here
     elif strategy == "ptft":
         source = resolve_source(pretrain.get("source") or "fe", task)
         check_target_source(task, [pretrain.get("source") or "fe"], [source], bool(allow))
@@ -92,6 +94,8 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
                     "pt_size": pretrain.get("pt_size") or 941,
                     "weighting": pretrain.get("weighting") or "equal"} | allow
     backbone_config = budget_backbone_config(backbone, budget)
+    if is_foundation(pretrain.get("source")):
+        backbone_config |= backbone_args(pretrain["source"])  # the config says which weights the trunk starts from
     train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
     for name, value in overrides.items():
@@ -105,7 +109,8 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
             "split": {"ft_size": None, "trial": 1, "fold": None} | (split or {}),
             "pretrain": pretrain, "ft_mode": ft_mode,
             "backbone_config": backbone_config, "train": asdict(train),
-            "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test}, "graph": graph.as_dict()}
+            "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test},
+            "graph": graph_config(backbone, graph)}
 
 
 def budget_backbone_config(backbone: str, budget: str) -> dict[str, Any]:
@@ -229,7 +234,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     train_cfg = TrainConfig(**config["train"])
     console.print(f"[bold]{task}[/] · strategy [bold]{strategy}[/] · budget [bold]{budget}[/]: {b.describe(spec.backbone)}"
                   + (f" (epochs overridden: {train_cfg.epochs})" if epochs else ""))
-    cache = GraphCache(paths.cache_dir() / "graphs", GraphParams(**config["graph"]))
+    cache = graph_source(config["backbone"], paths.cache_dir() / "graphs", config["graph"])
     t0 = time.time()
     splits = load_splits(task_obj, data_dir, cache, config["data_limits"], seed=seed, **config["split"])
     check_disjoint({k: v.ids for k, v in splits.items()}, task)
@@ -237,7 +242,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                   f"structures; graphs in {time.time() - t0:.1f} s (cache: {cache.hits} hits, {cache.misses} built"
                   + (f", {cache.rebuilt} corrupt entries rebuilt" if cache.rebuilt else "") + ")")
     check_split_sizes(task, splits)
-    if cache.params != GraphParams():
+    if isinstance(cache.params, GraphParams) and cache.params != GraphParams():
         console.print(f"Graph rule: {cache.params.as_dict()} (not the ALIGNN reference)")
 
     seed_everything(seed)

@@ -65,11 +65,22 @@ def check_budget(budget: Any) -> str:
 
 
 def check_backbone(backbone: Any) -> str:
-    """A graph backbone or a classical baseline (``backbones.baselines``: they run through ``bench run`` too)."""
-    from backbones import BACKBONES
+    """A graph backbone whose optional dependency (``Backbone.extra``) is installed, or a classical baseline
+    (``backbones.baselines``: they run through ``bench run`` too)."""
+    import importlib.util
+
+    from backbones import BACKBONES, get_backbone_class
     from backbones.baselines import BASELINES
 
-    return check_choice("--backbone", backbone, [*BACKBONES, *BASELINES], ("backbone", "backbones"))
+    check_choice("--backbone", backbone, [*BACKBONES, *BASELINES], ("backbone", "backbones"))
+    if backbone in BASELINES:
+        return backbone
+    extra = get_backbone_class(backbone).extra
+    if extra and importlib.util.find_spec(extra) is None:
+        raise SpecError(f"--backbone {backbone} needs the optional dependency {extra}, which is not installed: "
+                        f'pip install -e ".[{extra}]" in a checkout of tl-bench '
+                        f"(pip install 'tl-bench[{extra}]' otherwise)")
+    return backbone
 
 
 def check_baseline_options(backbone: str, strategy: str, overrides: Mapping[str, Any] | None,
@@ -230,6 +241,7 @@ class RunSpec:
             raise SpecError(f"--trial must be in 1..{trials} for task {self.task!r}; got {self.trial}")
 
     def _check_pretrain(self) -> None:
+        from bench.foundation import check_options, default_pt_source, is_foundation
         from bench.strategies import mpt_sources
 
         given = [name for name, v in (("--pt-source", self.pt_source), ("--mpt-sources", self.mpt_sources),
@@ -245,12 +257,17 @@ class RunSpec:
         object.__setattr__(self, "pt_size", check_pt_size(self.pt_size))
         if self.weighting is not None:
             check_choice("--weighting", self.weighting, WEIGHTINGS)
-        if self.pt_source is not None:
+        try:  # shipped trunks (--pt-source mptrj) and backbones that are not pre-trained here
+            check_options(self.strategy, self.backbone, self.pt_source, self.mpt_sources, self.pt_size,
+                          self.overrides if isinstance(self.overrides, Mapping) else {})
+        except ValueError as err:
+            raise SpecError(str(err)) from None
+        source = self.pt_source or default_pt_source(self.backbone)
+        if self.pt_source is not None and not is_foundation(source):
             check_sources("--pt-source", [self.pt_source], self.task)
-        if self.strategy == "ptft":
+        if self.strategy == "ptft" and not is_foundation(source):
             from bench.strategies import check_target_source, resolve_source
 
-            source = self.pt_source or "fe"
             try:
                 check_target_source(self.task, [source], [resolve_source(source, self.task)],
                                     self.allow_target_source)
@@ -318,7 +335,12 @@ class RunSpec:
                                    else ""))
 
     def _check_graph_override(self, where: str, name: str, value: Any) -> None:
+        from backbones import get_backbone_class
+
         kind, bound, inclusive = GRAPH_OVERRIDES[name]
+        if not isinstance(get_backbone_class(self.backbone).graph_rule, str):
+            raise SpecError(f"{where}: the graph levers change the ALIGNN graph (bench/graphs); backbone "
+                            f"{self.backbone} builds its own graph, which they do not touch")
         if self.strategy != "scratch":
             # pre-training builds the reference graphs (bench/pretrain.py): a trunk would be fine-tuned on
             # graphs other than those it learnt on, which no result should mix up silently

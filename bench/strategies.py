@@ -173,7 +173,14 @@ def _pretrained(config: dict, sources: tuple[str, ...], console, device, trackin
 
 def _ptft(config, console, device, tracking_uri):
     from bench.finetune import apply_mode
+    from bench.foundation import foundation_model, is_foundation
 
+    if is_foundation(config["pretrain"]["source"]):  # a shipped trunk (mptrj): loaded, nothing pre-trained
+        model, info = foundation_model(config)
+        console.print(f"Trunk: the shipped {info['pretrained_key']} weights (sha256 "
+                      f"{info['foundation']['weight_file_sha256'][:12]}… verified); [yellow]its pre-training may "
+                      f"hold this task's test structures[/] (the record says so)")
+        return model, {**info, **apply_mode(model, config["ft_mode"])}
     model, card = _pretrained(config, (config["pretrain"]["source"],), console, device, tracking_uri)
     counts = apply_mode(model, config["ft_mode"])
     return model, {**_trunk_info(config, card), "pretrained_sources": config["pretrain"]["source"], **counts}

@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from leaderboard.leakage import TARGET_LABEL, saw_target_property
+from leaderboard.leakage import FOUNDATION_LABEL, TARGET_LABEL, saw_target_property, saw_test_structures
 from leaderboard.records import Run
 from leaderboard.reference import CITATION, COLUMN_OF_METRIC, TARGET_TASKS, PaperRow
 
@@ -122,6 +122,8 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
         source = pt.get("source")
         label = f"ptft ← {source} ({pt.get('pt_size') or 'default'})"
         desc = f"pre-trained on {source} ({pt.get('pt_size') or 'default'} structures), fine-tuned"
+        if pt.get("trunk"):  # a shipped trunk (bench.foundation): pre-trained by its authors, not here
+            label, desc = f"ptft ← {source} (shipped)", f"fine-tuned from the shipped {pt['trunk']} trunk"
     elif strategy == "mpt":
         sources = list(pt.get("sources") or [])
         short = "+".join(s.split("-", 1)[-1] if "-" in s else s for s in sources)
@@ -140,6 +142,10 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
     if strategy in ("ptft", "mpt") and saw_target_property(run):
         label += f" · {TARGET_LABEL}"
         desc += "; the trunk was pre-trained on a source of the target's own property (--allow-target-source)"
+    if saw_test_structures(run):
+        label += f" · ⚠ {FOUNDATION_LABEL}"
+        desc += ("; the shipped trunk's pre-training (MPtrj: Materials Project) may hold this task's test "
+                 "structures, labelled with energies, not the target")
     key = (STRATEGY_ORDER.get(strategy, 9), strategy, label, run.backbone, run.budget, settings_fingerprint(run))
     return key, label, desc, source
 

@@ -4,6 +4,9 @@
   material as one of its test structures. Computed from the record's ``split_ids`` and the task's twin list, so
   records committed before the check existed are flagged too. A record may also carry the flag itself
   (``leakage.trained_on_test_twin``: a list of ``[pool id, test id]``); both are honoured.
+- Trunk's pre-training may hold test structures: a run fine-tuned from a shipped foundation trunk (CHGNet on
+  MPtrj, ``bench.foundation``) whose pre-training the suite could not clean of the target's test set, from
+  ``strategy_info.trunk_saw_test_structures``.
 - Trunk saw the target's property: a ptft/mpt run pre-trained on a source of the target's own property
   (``--allow-target-source``), from ``strategy_info.trunk_saw_target_property`` or, for older records, from the
   config's sources and ``bench.strategies.same_property``.
@@ -14,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.foundation import TEST_STRUCTURES_LABEL
 from bench.strategies import TARGET_SOURCE_LABEL as TARGET_LABEL
 from leaderboard.records import Run
 
 TWIN_LABEL = "trained on a test twin"
+FOUNDATION_LABEL = TEST_STRUCTURES_LABEL
 
 
 @dataclass
@@ -94,3 +99,8 @@ def saw_target_property(run: Run) -> bool:
         return any(same_property(s, run.task) for s in sources)
     except KeyError:  # a task no longer registered: nothing to compare with
         return False
+
+
+def saw_test_structures(run: Run) -> bool:
+    """The run's trunk was pre-trained on data that may hold its test structures (a shipped trunk)."""
+    return bool((run.record.get("strategy_info") or {}).get("trunk_saw_test_structures"))

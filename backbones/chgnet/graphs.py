@@ -37,6 +37,34 @@ class GraphRule:
                            "bg": self.bond_graph_cutoff}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def as_dict(self) -> dict[str, Any]:
+        """What a run's config, record and model file say about its graphs (``from_dict`` reads it back)."""
+        return {"rule": self.name, "atom_graph_cutoff": self.atom_graph_cutoff,
+                "bond_graph_cutoff": self.bond_graph_cutoff, "build": self.build,
+                "converter": CONVERTER, "version": CHGNET_GRAPH_VERSION}
+
+    @classmethod
+    def from_dict(cls, blob: dict[str, Any], source: str = "graph rule") -> "GraphRule":
+        """The rule ``as_dict`` wrote; a ``ValueError`` naming ``source`` when it was written for another graph
+        version (this code would build other graphs than the weights were trained on)."""
+        if blob.get("version") != CHGNET_GRAPH_VERSION:
+            raise ValueError(f"{source}: its graphs were built by graph version {blob.get('version')!r} of the "
+                             f"{blob.get('rule')!r} rule; this tl-bench builds version {CHGNET_GRAPH_VERSION}")
+        try:
+            return cls(blob["rule"], float(blob["atom_graph_cutoff"]), float(blob["bond_graph_cutoff"]),
+                       blob["build"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{source}: not a graph rule ({type(err).__name__}: {err})") from None
+
+    def graph(self, structure, source: str = "structure"):
+        """One structure's graph, by the rule's ``build`` function."""
+        import importlib
+
+        module, attr = self.build.split(":")
+        return getattr(importlib.import_module(module), attr)(structure, self, source=source)
+
+
+CONVERTER = "chgnet.graph.CrystalGraphConverter(algorithm='fast')"
 
 #: cutoffs of the 0.3.0 checkpoint (its model_args; the 5 Å of CHGNet's paper is 0.2.0's)
 CHGNET_RULE = GraphRule("chgnet", 6.0, 3.0, "backbones.chgnet.graphs:chgnet_graph")

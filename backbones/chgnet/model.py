@@ -52,6 +52,7 @@ class CHGNetTrunk(Backbone):
     name = "chgnet"
     graph_rule = CHGNET_RULE
     group_kinds = frozenset({"embedding", "2body", "3body"})
+    extra = "chgnet"
     citation = "Deng et al., Nat. Mach. Intell. 5, 1031 (2023)"
     licence = "BSD-3-Clause (chgnet package and its 0.3.0 weights, loaded from the installed wheel)"
 

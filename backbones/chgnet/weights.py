@@ -14,8 +14,15 @@ from typing import Any
 CHECKPOINTS: dict[str, str] = {
     "0.3.0": "pretrained/0.3.0/chgnet_0.3.0_e29f68s314m37.pth.tar",
 }
+#: the sha256 of each shipped file, as its model card (leaderboard/pretrained/chgnet-<name>-mptrj.json) states
+#: it: a record says "fine-tuned from these weights", so other bytes under the same name must not load
+SHA256: dict[str, str] = {
+    "0.3.0": "d14ab7c0f093efe64b60a7bcd540bca10e74fb7f46c86108a079af60524659d1",
+}
+PACKAGE = "chgnet==0.4.2"  # the wheel the card and the sha256 above describe (pyproject's chgnet extra)
 
-INSTALL_HINT = "the chgnet backbone needs the optional dependency chgnet: pip install 'tl-bench[chgnet]'"
+INSTALL_HINT = ('the chgnet backbone needs the optional dependency chgnet (chgnet==0.4.2): pip install -e ".[chgnet]" '
+                "in a checkout of tl-bench (pip install 'tl-bench[chgnet]' otherwise)")
 
 
 def require_chgnet():
@@ -50,12 +57,20 @@ def checkpoint_path(name: str) -> Path:
 
 def load_checkpoint(name: str = "0.3.0") -> Checkpoint:
     """State dict and constructor arguments of a shipped checkpoint, read with ``weights_only=True``
-    (``CHGNet.from_file`` reads it with ``weights_only=False``, which would run any pickled code)."""
+    (``CHGNet.from_file`` reads it with ``weights_only=False``, which would run any pickled code), after its
+    sha256 is checked against the card's (``SHA256``)."""
     import torch
 
     path = checkpoint_path(name)
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != SHA256[name]:
+        raise ValueError(f"CHGNet checkpoint {path} has sha256 {digest}, not the {SHA256[name]} of the "
+                         f"{PACKAGE} weights its model card describes (chgnet-{name}-mptrj): another chgnet "
+                         f"version or a modified file; refusing to load it. Reinstall: pip install --force-reinstall "
+                         f"{PACKAGE}")
     try:
-        blob = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+        blob = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
         model = blob["model"]
         return Checkpoint(name, path, dict(model["state_dict"]), dict(model["model_args"]))
     except Exception as err:

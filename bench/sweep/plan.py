@@ -37,6 +37,7 @@ def _pretrain_spec(config: dict):
 
 def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> SweepPlan:
     from bench import paths
+    from bench.foundation import is_foundation
     from bench.pretrain import cache_key
     from bench.run import plan_run, resolve_device
     from bench.tracking import Tracker
@@ -72,8 +73,8 @@ def plan_sweep(spec: SweepSpec, cells: list[Cell], progress: SweepProgress) -> S
                 write_record((run.workdir / "result.json").read_text(), spec.results_dir)
             continue
         pretrain_key = None
-        if cell.strategy != "scratch":
-            pspec = _pretrain_spec(run.config)
+        if cell.strategy != "scratch" and not is_foundation(run.config["pretrain"].get("source")):
+            pspec = _pretrain_spec(run.config)  # a shipped trunk (mptrj) needs no pre-training job
             blob = json.dumps(asdict(pspec), sort_keys=True, default=str)
             pretrain_key = keys.get(blob) or keys.setdefault(blob, cache_key(pspec, paths.data_dir()))
             folder = paths.cache_dir() / "pretrained" / pretrain_key

@@ -197,7 +197,7 @@ def test_without_chgnet_the_error_says_how_to_install(monkeypatch):
     from backbones.chgnet.weights import load_checkpoint
 
     monkeypatch.setitem(sys.modules, "chgnet", None)  # import chgnet now raises ImportError
-    with pytest.raises(ImportError, match=r"pip install 'tl-bench\[chgnet\]'"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[chgnet\]"'):
         load_checkpoint("0.3.0")
 
 

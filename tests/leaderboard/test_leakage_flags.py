@@ -74,3 +74,23 @@ def test_trunk_that_saw_the_target_property_gets_its_own_labelled_row(committed,
     rows = group_runs(load_records(tmp_path))[PZ].rows
     labels = sorted(r.label for r in rows)
     assert labels == ["ptft ← devi2024-fe (941)", f"ptft ← {PZ} (941) · trunk saw the target's property"]
+
+
+def test_run_from_a_shipped_trunk_gets_its_own_row_marked_for_test_structures(committed, tmp_path):
+    """A ptft run from the shipped CHGNet/MPtrj trunk (bench.foundation): its own row, marked ⚠, described."""
+    from bench.foundation import TEST_STRUCTURES_LABEL
+    from leaderboard.build import _row_identity
+
+    src = next(committed.glob(f"{PZ}__ptft-devi2024-fe__*t1*.json"))
+    record = json.loads(src.read_text())
+    record.pop("integrity")
+    record["config"]["pretrain"] = {"source": "mptrj", "trunk": "chgnet-0.3.0-mptrj"}
+    record["strategy_info"] |= {"trunk_saw_target_property": False, "trunk_saw_test_structures": True}
+    record["run_key"] = "0123456789ab"
+    shutil.copyfile(src, tmp_path / src.name)
+    (tmp_path / "mptrj.json").write_text(json.dumps(record))
+    runs = load_records(tmp_path)
+    labels = sorted(r.label for r in group_runs(runs)[PZ].rows)
+    assert labels == ["ptft ← devi2024-fe (941)", f"ptft ← mptrj (shipped) · ⚠ {TEST_STRUCTURES_LABEL}"]
+    shipped = next(r for r in runs if r.pretrain.get("trunk"))
+    assert "may hold this task's test structures" in _row_identity(shipped)[2]
