@@ -22,12 +22,15 @@ from torch.nn import functional as F
 from backbones.alignn.egconv import EdgeGatedGraphConv
 
 
-def baseline_model(norm: str = "batch"):
+def baseline_model(norm: str = "batch", **alignn):
+    """Our ALIGNN (``alignn``: constructor arguments, e.g. :meth:`bench.perf.sizes.PerfSize.alignn_kwargs`;
+    default the paper configuration) with a ``Linear(hidden, 1)`` head."""
     from backbones.alignn import ALIGNN
     from backbones.heads import LinearHead
     from bench.model import PropertyModel
 
-    return PropertyModel(ALIGNN(norm=norm), LinearHead(256, 1))
+    backbone = ALIGNN(norm=norm, **alignn)
+    return PropertyModel(backbone, LinearHead(backbone.embedding_dim, 1))
 
 
 # -- edge-gated convolution variants ---------------------------------------------------------------------------
@@ -96,20 +99,20 @@ def _int64(model):
 class Variant:
     name: str
     description: str
-    make_model: Callable
+    make_model: Callable  # (**ALIGNN constructor arguments) -> model
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("baseline", "backbones.alignn as in the repository (BatchNorm, int32 indices, in-place EGGC)",
             baseline_model),
-    Variant("layernorm", "ALIGNN(norm='layer'): upstream's normalisation", lambda: baseline_model("layer")),
-    Variant("int64", "lever undone: int64 edge and line-graph indices", lambda: _int64(baseline_model())),
+    Variant("layernorm", "ALIGNN(norm='layer'): upstream's normalisation", lambda **kw: baseline_model("layer", **kw)),
+    Variant("int64", "lever undone: int64 edge and line-graph indices", lambda **kw: _int64(baseline_model(**kw))),
     Variant("gather", "lever undone: x[idx] gathers, out-of-place sums in the EGGC",
-            lambda: swap_eggc(baseline_model(), GatherEGGC)),
+            lambda **kw: swap_eggc(baseline_model(**kw), GatherEGGC)),
     Variant("before", "every model lever undone (gather + int64): the model before PERFORMANCE.md's levers",
-            lambda: _int64(swap_eggc(baseline_model(), GatherEGGC))),
+            lambda **kw: _int64(swap_eggc(baseline_model(**kw), GatherEGGC))),
     Variant("fused", "not kept: one GEMM for the four node-side maps, one gather",
-            lambda: swap_eggc(baseline_model(), FusedEGGC)),
+            lambda **kw: swap_eggc(baseline_model(**kw), FusedEGGC)),
 ]}
 
 
@@ -120,16 +123,18 @@ def get_variant(name: str) -> Variant:
         raise KeyError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}") from None
 
 
-def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) -> dict:
+def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5, alignn: dict | None = None) -> dict:
     """Same initial weights, same batch: the variant's outputs and parameter gradients must match the
-    baseline's. Returns the largest relative deviations."""
+    baseline's (both built with ``alignn``, ALIGNN's constructor arguments). Returns the largest relative
+    deviations."""
     import copy
 
     variant = get_variant(name)
     torch.manual_seed(0)
-    ref = baseline_model("layer" if name == "layernorm" else "batch")
+    alignn = alignn or {}
+    ref = baseline_model("layer" if name == "layernorm" else "batch", **alignn)
     torch.manual_seed(0)
-    model = variant.make_model()
+    model = variant.make_model(**alignn)
     model.load_state_dict(ref.state_dict())
     outs, grads = [], []
     for m, b in ((ref, batch), (model, copy.copy(batch))):
