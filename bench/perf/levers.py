@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.perf.runner import WorkerProcess, _min_over_rounds, allocator_env, allocator_name, start_ours
 
-ALL = ("builder", "allocator", "int64", "gather", "before", "fused", "layernorm", "compile")
+ALL = ("builder", "allocator", "int64", "gather", "before", "fused", "skipunused", "layernorm", "compile")
 
 
 def _configs(names: list[str]) -> list[list[dict]]:

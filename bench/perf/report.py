@@ -77,7 +77,7 @@ def print_sizes(res: dict, console) -> None:
     table = Table(title="training and inference ratios by model size, measured in the same run (>1: ours better)")
     for col in ("size", "parameters", "ours step s", "upstream step s", "train", "train (CPU)", "train per FLOP",
                 "inference"):
-        table.add_column(col, justify="left" if col == "size" else "right")
+        table.add_column(col, justify="left" if col == "size" else "right", no_wrap=(col == "size"))
     for row in size_rows(res):
         table.add_row(*row)
     console.print(table)

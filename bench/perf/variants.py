@@ -79,6 +79,38 @@ class FusedEGGC(EdgeGatedGraphConv):
         return h_new, e_new
 
 
+class SkipUnusedEGGC(EdgeGatedGraphConv):
+    """The baseline, but an EGGC whose edge output nobody reads (``edges_used = False``: the last ALIGNN layer's
+    line-graph convolution, whose "edges" are the triplets, and the last GCN layer) skips computing it:
+    BatchNorm + SiLU + residual over every triplet in forward. Outputs and gradients are the baseline's; only
+    the running statistics of those two unused BatchNorms stop updating (they never reach an output)."""
+
+    edges_used = True
+
+    def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self.edges_used:
+            return super().forward(edge_index, h, e)
+        src, dst = edge_index
+        e_hat = self.edge_gate(e)
+        e_hat.add_(self.src_gate(h).index_select(0, src)).add_(self.dst_gate(h).index_select(0, dst))
+        sigma = torch.sigmoid(e_hat)
+        messages = sigma * self.dst_update(h).index_select(0, src)
+        num = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, messages)
+        den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma).add_(1e-6)
+        h_new = F.silu(self.norm_nodes(self.src_update(h) + num / den))
+        return (h_new.add_(h) if self.residual else h_new), None
+
+
+def skip_unused(model):
+    backbone = model.backbone
+    swap_eggc(model, SkipUnusedEGGC)
+    last = [backbone.alignn_layers[-1].edge_update] if len(backbone.alignn_layers) else []
+    last += [backbone.gcn_layers[-1]] if len(backbone.gcn_layers) else []
+    for conv in last:
+        conv.edges_used = False
+    return model
+
+
 def swap_eggc(model, cls):
     """Re-class every ``EdgeGatedGraphConv`` in ``model`` (same parameters; only ``forward`` changes)."""
     for module in model.modules():
@@ -113,6 +145,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             lambda **kw: _int64(swap_eggc(baseline_model(**kw), GatherEGGC))),
     Variant("fused", "not kept: one GEMM for the four node-side maps, one gather",
             lambda **kw: swap_eggc(baseline_model(**kw), FusedEGGC)),
+    Variant("skipunused", "tried: the last layers skip the edge outputs nobody reads (triplet BatchNorm + SiLU)",
+            lambda **kw: skip_unused(baseline_model(**kw))),
 ]}
 
 

@@ -78,7 +78,7 @@ def test_edge_parity_counts_multisets():
     assert diff["mismatches"][0]["only_peer_edges"] == [[0, 0, 0, 1, 0]]
 
 
-@pytest.mark.parametrize("name", ["int64", "gather", "before", "fused"])
+@pytest.mark.parametrize("name", ["int64", "gather", "before", "fused", "skipunused"])
 def test_variants_compute_the_baseline(piezo_structures, name):
     from torch_geometric.data import Batch
 
