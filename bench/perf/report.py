@@ -64,7 +64,10 @@ def size_rows(res: dict) -> list[tuple[str, ...]]:
         o, p = cell["sides"]["ours"], cell["sides"].get("peer")
         ratio = cell.get("ratios", {})
         r = lambda key: f"{ratio[key]:.2f}×" if key in ratio else "—"  # noqa: E731
-        out.append((size_label(size), f"{o['params']:,}", f"{o['train']['step_s']:.3g}",
+        a = size["alignn"]
+        short = (f"{size['name']}: {a['alignn_layers']}+{a['gcn_layers']} layers, hidden {a['hidden_features']}, "
+                 f"batch {size['batch_size']}")
+        out.append((short, f"{o['params']:,}", f"{o['train']['step_s']:.3g}",
                     f"{p['train']['step_s']:.3g}" if p else "—", r("train_step"), r("train_step_cpu"),
                     r("train_step_per_flop"), r("inference")))
     return out
@@ -77,7 +80,7 @@ def print_sizes(res: dict, console) -> None:
     table = Table(title="training and inference ratios by model size, measured in the same run (>1: ours better)")
     for col in ("size", "parameters", "ours step s", "upstream step s", "train", "train (CPU)", "train per FLOP",
                 "inference"):
-        table.add_column(col, justify="left" if col == "size" else "right", no_wrap=(col == "size"))
+        table.add_column(col, justify="left" if col == "size" else "right", no_wrap=True)
     for row in size_rows(res):
         table.add_row(*row)
     console.print(table)
