@@ -60,7 +60,8 @@ def run_levers(levers: str, structures: int = 32, batch_size: int | None = None,
     log_dir = Path(tempfile.mkdtemp(prefix="bench-levers-"))
     t_start = time.perf_counter()
     out = {"config": {"size": perf_size.as_dict(), "levers": names, "structures": len(data["structures"]),
-                      "batch_size": batch_size, "rounds": rounds, "threads": threads}, "groups": [], "loadavg_start": os.getloadavg(),
+                      "batch_size": batch_size, "rounds": rounds, "threads": threads}, "groups": [],
+           "loadavg_start": os.getloadavg(),
            "logs": str(log_dir)}
     if "builder" in names:
         log("lever: graph builders (before the levers, baseline), alternating per structure")

@@ -31,7 +31,8 @@ class PerfSize:
 
     def describe(self) -> str:
         s = self.shape
-        return f"{self.name} size (ALIGNN {s.alignn_layers}+{s.gcn_layers} layers, hidden {s.hidden}, embedding {s.embedding})"
+        return (f"{self.name} size (ALIGNN {s.alignn_layers}+{s.gcn_layers} layers, hidden {s.hidden}, "
+                f"embedding {s.embedding})")
 
     def as_dict(self) -> dict:
         return {"name": self.name, "batch_size": self.batch_size, "alignn": self.alignn_kwargs(),
@@ -49,7 +50,8 @@ def get_size(name: str) -> PerfSize:
     unknown = set(overrides) - set(_ARG_OF_FIELD.values())
     if unknown:
         # e.g. a budget that changes the bin counts: the FLOP model and upstream's config would then disagree
-        raise ValueError(f"budget {name!r} sets ALIGNN arguments bench perf does not model: {', '.join(sorted(unknown))}")
+        raise ValueError(f"budget {name!r} sets ALIGNN arguments bench perf does not model: "
+                         f"{', '.join(sorted(unknown))}")
     return PerfSize(name=name, shape=ModelShape(**fields), batch_size=budget.batch_size)
 
 

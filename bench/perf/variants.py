@@ -3,10 +3,10 @@
 The baseline is the library code (``backbones/alignn``, ``bench/graphs``) with the levers that won applied:
 int32 indices, ``index_select`` gathers, in-place accumulation, the numpy line graph and the keyed unique.
 The variants here undo one lever (``int64``, ``gather``, ``before``, builder ``before``) so that its gain can be
-re-measured, or try one that was not kept (``fused``, ``skipunused``, ``layernorm``, ``compile``). Every variant keeps the
-baseline's parameters (same modules, same initialisation, interchangeable state dicts) and is checked against it
-numerically (:func:`check_equivalence`) before it is timed, so a lever that is fast because it computes
-something else cannot win. See PERFORMANCE.md for the measured results.
+re-measured, or try one that was not kept (``fused``, ``skipunused``, ``layernorm``, ``compile``). Every
+variant keeps the baseline's parameters (same modules, same initialisation, interchangeable state dicts) and is
+checked against it numerically (:func:`check_equivalence`) before it is timed, so a lever that is fast because
+it computes something else cannot win. See PERFORMANCE.md for the measured results.
 """
 
 from __future__ import annotations

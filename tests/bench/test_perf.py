@@ -162,13 +162,15 @@ def test_perf_size_both_reports_each_size_in_one_table(data_dir, tmp_path):
         assert fc["analytic_forward"] == fc["forward"]
 
 
-@pytest.mark.parametrize("args", [["--size", "tiny"], ["--size", "both", "--profile"],
-                                  ["--size", "both", "--levers", "fused"]])
-def test_perf_refuses_a_bad_size(data_dir, args):
+@pytest.mark.parametrize("args, allowed", [(["--size", "tiny"], "paper, quick, both"),
+                                           (["--size", "both", "--profile"], "paper, quick (--profile and --levers"),
+                                           (["--size", "both", "--levers", "fused"], "paper, quick (--profile")])
+def test_perf_refuses_a_bad_size(data_dir, args, allowed):
     from typer.testing import CliRunner
 
     result = CliRunner().invoke(_app(), [*args, "--no-peer", "--data-dir", str(data_dir)])
-    assert result.exit_code == 2 and "--size" in result.output
+    assert result.exit_code == 2, result.output
+    assert f"--size '{args[1]}': use one of {allowed}" in " ".join(result.output.split())
 
 
 def test_sizes_are_read_from_the_budget(monkeypatch):
