@@ -14,9 +14,9 @@ import typer
 def perf(
     structures: int = typer.Option(64, "--structures", "-n", help="Real structures (piezoelectric table, evenly spaced rows)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Structures per training/inference batch "
-                                             "(default: the --size budget's, 16 paper, 32 quick)."),
-    size: str = typer.Option("paper", "--size", help="Model size, read from that budget: paper (4+4 layers, hidden "
-                             "256) | quick (2+2, hidden 64) | both (the comparison only: one table of both)."),
+                                             "(default: the --size budget's batch size)."),
+    size: str = typer.Option("paper", "--size", help="Model size: paper | quick (that budget's ALIGNN sizes, "
+                             "bench/budgets.py) | both (the comparison only: quick and paper, one table)."),
     rounds: int = typer.Option(3, "--rounds", help="Timed passes per side and phase; the minimum is reported."),
     threads: int = typer.Option(2, "--threads", help="torch threads of each side."),
     peer: bool = typer.Option(True, "--peer/--no-peer", help="Compare with upstream alignn (its own environment)."),
