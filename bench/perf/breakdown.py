@@ -1,4 +1,4 @@
-"""Where a training step's time goes: ``torch.profiler`` over steps of our ALIGNN at the paper configuration,
+"""Where a training step's time goes: ``torch.profiler`` over steps of our ALIGNN at a budget's size (paper or quick),
 self CPU time grouped by kind of operator (GEMM, gather, scatter, normalisation, elementwise, optimizer).
 
 This is the profile behind PERFORMANCE.md's account of the gap to the FLOP floor: GEMMs run near the machine's
@@ -35,9 +35,10 @@ def group_of(name: str) -> str:
     return "other"
 
 
-def profile_training(structures: int = 64, batch_size: int = 16, steps: int = 3, threads: int = 2,
-                     data_dir: str | None = None) -> dict:
-    """Self CPU time per operator group over ``steps`` training steps (after one warm-up step)."""
+def profile_training(structures: int = 64, batch_size: int | None = None, steps: int = 3, threads: int = 2,
+                     data_dir: str | None = None, size: str = "paper") -> dict:
+    """Self CPU time per operator group over ``steps`` training steps (after one warm-up step) of our model at
+    ``size`` (:mod:`bench.perf.sizes`; ``batch_size`` None: that budget's batch)."""
     from pathlib import Path
 
     import torch
@@ -49,8 +50,11 @@ def profile_training(structures: int = 64, batch_size: int = 16, steps: int = 3,
     from bench.graphs import build_graph
     from bench.perf.data import load_structures
     from bench.perf.flops import step_flops
+    from bench.perf.sizes import get_size
     from bench.perf.variants import baseline_model
 
+    perf_size = get_size(size)
+    batch_size = batch_size or perf_size.batch_size
     torch.set_num_threads(threads)
     # the first batch of `bench perf` (same evenly spaced rows for the same --structures)
     data = load_structures(max(structures, batch_size), Path(data_dir) if data_dir else None)
@@ -59,7 +63,7 @@ def profile_training(structures: int = 64, batch_size: int = 16, steps: int = 3,
         g.y = torch.tensor([float(y)])
     batch = Batch.from_data_list(graphs)
     torch.manual_seed(0)
-    model = baseline_model()
+    model = baseline_model(**perf_size.alignn_kwargs())
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
 
@@ -90,10 +94,10 @@ def profile_training(structures: int = 64, batch_size: int = 16, steps: int = 3,
         ops[ev.name] += us
     total = sum(groups.values())
     flops = step_flops(int(batch.num_nodes), int(batch.edge_index.size(1)), int(batch.lg_index.size(1)),
-                       int(batch.num_graphs))["train"]
+                       int(batch.num_graphs), perf_size.shape)["train"]
     gemm_s = groups.get("GEMM (Linear fwd/bwd)", 0.0) * 1e-6
     return {
-        "config": {"batch_size": batch_size, "steps": steps, "threads": threads,
+        "config": {"size": perf_size.as_dict(), "batch_size": batch_size, "steps": steps, "threads": threads,
                    "atoms": int(batch.num_nodes), "bonds": int(batch.edge_index.size(1)),
                    "triplets": int(batch.lg_index.size(1))},
         "step_wall_s": wall,
@@ -110,7 +114,11 @@ def print_profile(res: dict, console) -> None:
 
     cfg = res["config"]
     total = res["profiled_self_cpu_s"]
-    table = Table(title=f"one training step, paper configuration, batch {cfg['batch_size']} ({cfg['atoms']} atoms, "
+    size = cfg.get("size", {"name": "paper"})
+    desc = size["name"] if "alignn" not in size else (
+        f"{size['name']} size (ALIGNN {size['alignn']['alignn_layers']}+{size['alignn']['gcn_layers']} layers, "
+        f"hidden {size['alignn']['hidden_features']})")
+    table = Table(title=f"one training step, {desc}, batch {cfg['batch_size']} ({cfg['atoms']} atoms, "
                         f"{cfg['bonds']} bonds, {cfg['triplets']} triplets), {cfg['threads']} threads, mean of "
                         f"{cfg['steps']} steps: wall {res['step_wall_s']:.3g} s")
     for col in ("operator group", "self CPU s", "share"):

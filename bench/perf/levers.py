@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.perf.runner import WorkerProcess, _min_over_rounds, allocator_env, allocator_name, start_ours
 
-ALL = ("builder", "allocator", "int64", "gather", "before", "fused", "layernorm", "compile")
+ALL = ("builder", "allocator", "int64", "gather", "before", "fused", "skipunused", "layernorm", "compile")
 
 
 def _configs(names: list[str]) -> list[list[dict]]:
@@ -43,9 +43,15 @@ def _configs(names: list[str]) -> list[list[dict]]:
     return groups
 
 
-def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: int = 5, threads: int = 2,
-               data_dir: str | None = None, log=print) -> dict:
+def run_levers(levers: str, structures: int = 32, batch_size: int | None = None, rounds: int = 5, threads: int = 2,
+               data_dir: str | None = None, log=print, size: str = "paper") -> dict:
+    """``size``: the model size (:mod:`bench.perf.sizes`); ``batch_size`` None: that budget's batch."""
     from bench.perf.data import load_structures
+    from bench.perf.sizes import get_size
+
+    perf_size = get_size(size)
+    batch_size = batch_size or perf_size.batch_size
+    alignn = perf_size.alignn_kwargs()
 
     names = list(ALL) if levers.strip() == "all" else [x.strip() for x in levers.split(",") if x.strip()]
     groups = _configs(names)
@@ -53,8 +59,9 @@ def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: 
     data = load_structures(n, Path(data_dir) if data_dir else None)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-levers-"))
     t_start = time.perf_counter()
-    out = {"config": {"levers": names, "structures": len(data["structures"]), "batch_size": batch_size,
-                      "rounds": rounds, "threads": threads}, "groups": [], "loadavg_start": os.getloadavg(),
+    out = {"config": {"size": perf_size.as_dict(), "levers": names, "structures": len(data["structures"]),
+                      "batch_size": batch_size, "rounds": rounds, "threads": threads}, "groups": [],
+           "loadavg_start": os.getloadavg(),
            "logs": str(log_dir)}
     if "builder" in names:
         log("lever: graph builders (before the levers, baseline), alternating per structure")
@@ -81,10 +88,12 @@ def run_levers(levers: str, structures: int = 32, batch_size: int = 16, rounds: 
                 w.call("init", structures=data["structures"], targets=data["targets"], threads=threads)
                 w.call("build")
                 prep = w.call("prepare", batch_size=batch_size, seed=0,
-                              options={"variant": c["variant"], "compile": bool(c.get("compile"))})
+                              options={"variant": c["variant"], "compile": bool(c.get("compile")),
+                                       "alignn": alignn})
                 row = {**c, "allocator": allocator_name(env), "params": prep["params"]}
                 if c["variant"] != "baseline":
-                    row["equivalence"] = w.call("equivalence", variant=c["variant"], batch=0)["equivalence"]
+                    row["equivalence"] = w.call("equivalence", variant=c["variant"], batch=0,
+                                                alignn=alignn)["equivalence"]
                 rows.append(row)
             nb = len(prep["batch_sizes"])
             for w, row in zip(workers, rows):  # warm-up (compilation happens here): every batch once
@@ -129,7 +138,9 @@ def print_levers(res: dict, console) -> None:
                       f"{'yes' if b['equal_graphs'] else 'NO'}", highlight=False)
     if not res["groups"]:
         return
-    table = Table(title=f"bench perf --levers: one training step on a batch of {cfg['batch_size']} real structures, "
+    size = cfg.get("size", {}).get("name", "paper")
+    table = Table(title=f"bench perf --levers at the {size} size: one training step on a batch of "
+                        f"{cfg['batch_size']} real structures, "
                         f"{cfg['threads']} threads, min of {cfg['rounds']} rounds")
     for col in ("lever", "allocator", "step s", "fwd / bwd / opt s", "CPU s", "speedup", "speedup (CPU)",
                 "peak RSS MiB", "warm-up s", "equivalent"):

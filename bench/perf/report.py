@@ -26,7 +26,7 @@ def rows(res: dict) -> list[tuple[str, str, str, str]]:
     mib = lambda s: s["rss"]["peak_kib"] / 1024 if s["rss"]["peak_kib"] else None  # noqa: E731
     return [
         ("graph build, ms/structure (crystal + line graph)", *pair(lambda s: s["build"]["mean_s"] * 1e3), r("graph_build")),
-        (f"train step, s (batch {res['config']['batch_size']})", *pair(lambda s: s["train"]["step_s"]), r("train_step")),
+        (f"train step, s (batch {_first_size(res)['batch_size']})", *pair(lambda s: s["train"]["step_s"]), r("train_step")),
         ("train, structures/s", *pair(lambda s: s["train"]["structures_per_s"]), r("train_step")),
         ("  forward / backward / optimizer, s per epoch", *pair(
             lambda s: None if s is None else None), ""),
@@ -41,6 +41,51 @@ def rows(res: dict) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def _first_size(res: dict) -> dict:
+    # results written before --size existed: the paper size at the configured batch
+    sizes = res.get("sizes") or [{"name": "paper", "batch_size": res["config"]["batch_size"],
+                                  "alignn": {"alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256,
+                                             "embedding_features": 64}}]
+    return sizes[0]
+
+
+def size_label(size: dict) -> str:
+    a = size["alignn"]
+    return (f"{size['name']} size: ALIGNN {a['alignn_layers']}+{a['gcn_layers']} layers, hidden "
+            f"{a['hidden_features']}, embedding {a['embedding_features']}, batch {size['batch_size']}")
+
+
+def size_rows(res: dict) -> list[tuple[str, ...]]:
+    """One row per measured size: ``(size, parameters, ours step s, peer step s, train ratio, CPU ratio,
+    per-FLOP ratio, inference ratio)``."""
+    out = []
+    for size in res.get("sizes", []):
+        cell = res["by_size"][size["name"]]
+        o, p = cell["sides"]["ours"], cell["sides"].get("peer")
+        ratio = cell.get("ratios", {})
+        r = lambda key: f"{ratio[key]:.2f}×" if key in ratio else "—"  # noqa: E731
+        a = size["alignn"]
+        short = (f"{size['name']}: {a['alignn_layers']}+{a['gcn_layers']} layers, hidden {a['hidden_features']}, "
+                 f"batch {size['batch_size']}")
+        out.append((short, f"{o['params']:,}", f"{o['train']['step_s']:.3g}",
+                    f"{p['train']['step_s']:.3g}" if p else "—", r("train_step"), r("train_step_cpu"),
+                    r("train_step_per_flop"), r("inference")))
+    return out
+
+
+def print_sizes(res: dict, console) -> None:
+    """The training ratios of every size measured in this run (``--size both``), in one table."""
+    from rich.table import Table
+
+    table = Table(title="training and inference ratios by model size, measured in the same run (>1: ours better)")
+    for col in ("size", "parameters", "ours step s", "upstream step s", "train", "train (CPU)", "train per FLOP",
+                "inference"):
+        table.add_column(col, justify="left" if col == "size" else "right", no_wrap=True)
+    for row in size_rows(res):
+        table.add_row(*row)
+    console.print(table)
+
+
 def breakdown(side: dict | None) -> str:
     if side is None:
         return "—"
@@ -53,8 +98,9 @@ def print_report(res: dict, console) -> None:
 
     o, p = res["sides"]["ours"], res["sides"].get("peer")
     peer_name = f"upstream alignn {p['info'].get('alignn', '')}" if p else "peer (disabled)"
-    table = Table(title=f"bench perf: {res['structures']['n']} structures, {res['config']['threads']} threads, "
-                        f"allocator {res['allocator']}, min of {res['config']['rounds']} rounds")
+    table = Table(title=f"bench perf at the {size_label(_first_size(res))}: {res['structures']['n']} structures, "
+                        f"{res['config']['threads']} threads, allocator {res['allocator']}, min of "
+                        f"{res['config']['rounds']} rounds")
     table.add_column("figure")
     table.add_column("ours", justify="right")
     table.add_column(peer_name, justify="right")
@@ -64,6 +110,10 @@ def print_report(res: dict, console) -> None:
             a, b = breakdown(o), breakdown(p)
         table.add_row(fig, a, b, c)
     console.print(table)
+    if len(res.get("sizes", [])) > 1:
+        print_sizes(res, console)
+        console.print("graph build, edge parity and peak RSS above cover the whole run (every size); the "
+                      "detailed figures are the first size's", highlight=False)
     gemm = res["gemm"]
     fc = res["flop_check"]
     console.print(f"GEMM peak (torch.matmul float32, {gemm['threads']} threads): "

@@ -32,7 +32,8 @@ GEMM_SHAPES = ([1024, 1024, 1024], [2048, 1024, 1024], [8192, 256, 256])  # squa
 @dataclass
 class PerfConfig:
     structures: int = 64
-    batch_size: int = 16
+    batch_size: int | None = None  # None: each size's budget batch (bench.perf.sizes)
+    size: str = "paper"  # paper | quick | both (bench.perf.sizes.CHOICES)
     threads: int = 2
     rounds: int = 3  # timed passes per side and phase (min over them is reported)
     peer: bool = True
@@ -199,11 +200,93 @@ def classify_ties(mismatches: list[dict], data: dict, tolerance: float = 1e-5) -
         m["differing"] = len(differing)
 
 
+def _batch(cfg: PerfConfig, size) -> int:
+    return cfg.batch_size or size.batch_size
+
+
+def _train_and_infer(workers: dict, sides: list[str], each, cfg: PerfConfig, size, log) -> dict:
+    """Training steps and inference batches of both sides at one model ``size``: raw timings per round."""
+    bs = _batch(cfg, size)
+    out: dict = {"batch_size": bs, "sides": {s: {} for s in sides}}
+    for s in sides:
+        options = {"alignn": size.alignn_kwargs(), **({"variant": cfg.variant} if s == "ours" else {})}
+        out["sides"][s]["prepare"] = workers[s].call("prepare", batch_size=bs, seed=cfg.seed, options=options)
+    nb = len(out["sides"]["ours"]["prepare"]["batch_sizes"])
+    out["flop_check"] = workers["ours"].call("flopcount", batch=0)
+    log(f"training: {nb} batches of {bs} x (1 warm-up step + {cfg.rounds} rounds) per side, "
+        "alternating sides every step")
+    for s in sides:
+        workers[s].call("train", batches=[0])  # warm-up step
+    train = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
+    losses = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
+    for r in range(cfg.rounds):
+        for b in range(nb):
+            for s in each(r + b):
+                reply = workers[s].call("train", batches=[b])
+                train[s][r][b] = reply["times"][0]
+                losses[s][r][b] = reply["losses"][0]
+    log(f"inference: {cfg.rounds} rounds per side")
+    infer = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
+    for r in range(cfg.rounds):
+        for b in range(nb):
+            for s in each(r + b):
+                infer[s][r][b] = workers[s].call("infer", batches=[b])["times"][0]
+    out["raw"] = {"train": train, "losses": losses, "infer": infer}
+    return out
+
+
+def _aggregate(res: dict, cell: dict, size, sides: list[str], peak: float) -> None:
+    """Minima over rounds, FLOP fractions and ratios of one size's timings (``cell``), in place."""
+    shape = size.shape
+    n = res["structures"]["n"]
+    raw = cell.pop("raw")
+    batch_sizes = cell["sides"]["ours"]["prepare"]["batch_sizes"]
+    nb = len(batch_sizes)
+    for s in sides:
+        side = cell["sides"][s]
+        bflops = flopmod.batch_flops(res["sides"][s]["build"]["counts"], batch_sizes, shape)
+        tr = _min_over_rounds(raw["train"][s])  # per batch [wall, forward, backward, optimizer, cpu]
+        epoch = sum(row[0] for row in tr)
+        inf = _min_over_rounds(raw["infer"][s])  # per batch [wall, cpu]
+        inf_total = sum(w for w, _ in inf)
+        train_flops = sum(b["train"] for b in bflops)
+        inf_flops = sum(b["inference"] for b in bflops)
+        side["train"] = {"per_batch_s": tr, "epoch_s": epoch, "step_s": epoch / nb,
+                         "cpu_epoch_s": sum(row[4] for row in tr),
+                         "structures_per_s": n / epoch, "steps_per_s": nb / epoch,
+                         "forward_s": sum(r[1] for r in tr), "backward_s": sum(r[2] for r in tr),
+                         "optimizer_s": sum(r[3] for r in tr),
+                         "rounds_epoch_s": [sum(row[0] for row in x) for x in raw["train"][s]],
+                         "losses": raw["losses"][s],
+                         "flops": train_flops, "flops_per_structure": train_flops / n,
+                         "achieved_flops_per_s": train_flops / epoch, "flop_fraction": train_flops / epoch / peak}
+        side["infer"] = {"per_batch_s": inf, "total_s": inf_total, "cpu_total_s": sum(c for _, c in inf),
+                         "structures_per_s": n / inf_total, "flops": inf_flops,
+                         "achieved_flops_per_s": inf_flops / inf_total, "flop_fraction": inf_flops / inf_total / peak}
+        side["params"] = side["prepare"]["params"]
+    b0 = flopmod.batch_flops(res["sides"]["ours"]["build"]["counts"], batch_sizes, shape)[0]
+    cell["flop_check"].update({"analytic_forward": b0["forward"], "analytic_backward": b0["backward"]})
+    if "peer" in sides:
+        o, p = cell["sides"]["ours"], cell["sides"]["peer"]
+        # per unit of work (GEMM FLOPs): the two builders may keep different edges at exact ties
+        work = o["train"]["flops"] / p["train"]["flops"]
+        cell["ratios"] = {
+            "train_step": p["train"]["epoch_s"] / o["train"]["epoch_s"],
+            "train_step_cpu": p["train"]["cpu_epoch_s"] / o["train"]["cpu_epoch_s"],
+            "train_step_per_flop": p["train"]["epoch_s"] / o["train"]["epoch_s"] * work,
+            "inference": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"],
+            "inference_cpu": p["infer"]["cpu_total_s"] / o["infer"]["cpu_total_s"],
+            "inference_per_flop": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"] * work,
+        }
+
+
 def run_perf(cfg: PerfConfig, log=print) -> dict:
     """Run the comparison; returns the results dictionary (what ``--json`` writes)."""
     from bench.perf.data import load_structures
+    from bench.perf.sizes import sizes_for
 
     t_start = time.perf_counter()
+    sizes = sizes_for(cfg.size)
     data = load_structures(cfg.structures, Path(cfg.data_dir) if cfg.data_dir else None)
     n = len(data["structures"])
     alloc = allocator_env(cfg.allocator)
@@ -227,6 +310,7 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
                                                         "ids": data["ids"],
                                                         "skipped_disordered": data["skipped_disordered"]},
                  "allocator": allocator_name(alloc), "sides": {s: {} for s in sides},
+                 "sizes": [z.as_dict() | {"batch_size": _batch(cfg, z)} for z in sizes], "by_size": {},
                  "loadavg_start": os.getloadavg()}
     try:
         for s in sides:
@@ -268,34 +352,11 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
             res["edge_parity"] = parity
         del first
 
-        # -- training ------------------------------------------------------------------------------------------
-        for s in sides:
-            options = {"variant": cfg.variant} if s == "ours" else {}
-            res["sides"][s]["prepare"] = workers[s].call("prepare", batch_size=cfg.batch_size, seed=cfg.seed,
-                                                         options=options)
-        batch_sizes = res["sides"]["ours"]["prepare"]["batch_sizes"]
-        nb = len(batch_sizes)
-        res["flop_check"] = workers["ours"].call("flopcount", batch=0)
-        log(f"training: {nb} batches of {cfg.batch_size} x (1 warm-up step + {cfg.rounds} rounds) per side, "
-            "alternating sides every step")
-        for s in sides:
-            workers[s].call("train", batches=[0])  # warm-up step
-        train = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
-        losses = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
-        for r in range(cfg.rounds):
-            for b in range(nb):
-                for s in each(r + b):
-                    reply = workers[s].call("train", batches=[b])
-                    train[s][r][b] = reply["times"][0]
-                    losses[s][r][b] = reply["losses"][0]
-        log(f"inference: {cfg.rounds} rounds per side")
-        infer = {s: [[None] * nb for _ in range(cfg.rounds)] for s in sides}
-        for r in range(cfg.rounds):
-            for b in range(nb):
-                for s in each(r + b):
-                    infer[s][r][b] = workers[s].call("infer", batches=[b])["times"][0]
+        for size in sizes:
+            log(f"{size.describe()}:")
+            res["by_size"][size.name] = _train_and_infer(workers, sides, each, cfg, size, log)
         gemm.append(workers["ours"].call("gemm", shapes=GEMM_SHAPES)["results"])
-        collate = workers["ours"].call("rebatch", batch_size=cfg.batch_size, repeats=3)["times"]
+        collate = workers["ours"].call("rebatch", batch_size=_batch(cfg, sizes[0]), repeats=3)["times"]
     finally:
         finals = {s: w.close() for s, w in workers.items()}
     res["loadavg_end"] = os.getloadavg()
@@ -305,46 +366,22 @@ def run_perf(cfg: PerfConfig, log=print) -> dict:
     res["gemm"] = {"peak_flops_per_s": peak, "runs": gemm, "threads": cfg.threads}
     for s in sides:
         side = res["sides"][s]
-        counts = side["build"]["counts"]
-        bflops = flopmod.batch_flops(counts, batch_sizes)
-        tr = _min_over_rounds(train[s])  # per batch [wall, forward, backward, optimizer, cpu]
-        epoch = sum(row[0] for row in tr)
-        inf = _min_over_rounds(infer[s])  # per batch [wall, cpu]
-        inf_total = sum(w for w, _ in inf)
-        train_flops = sum(b["train"] for b in bflops)
-        inf_flops = sum(b["inference"] for b in bflops)
-        side["train"] = {"per_batch_s": tr, "epoch_s": epoch, "step_s": epoch / nb,
-                         "cpu_epoch_s": sum(row[4] for row in tr),
-                         "structures_per_s": n / epoch, "steps_per_s": nb / epoch,
-                         "forward_s": sum(r[1] for r in tr), "backward_s": sum(r[2] for r in tr),
-                         "optimizer_s": sum(r[3] for r in tr),
-                         "rounds_epoch_s": [sum(row[0] for row in x) for x in train[s]], "losses": losses[s],
-                         "flops": train_flops, "flops_per_structure": train_flops / n,
-                         "achieved_flops_per_s": train_flops / epoch, "flop_fraction": train_flops / epoch / peak}
-        side["infer"] = {"per_batch_s": inf, "total_s": inf_total, "cpu_total_s": sum(c for _, c in inf),
-                         "structures_per_s": n / inf_total, "flops": inf_flops,
-                         "achieved_flops_per_s": inf_flops / inf_total, "flop_fraction": inf_flops / inf_total / peak}
         side["rss"] = {"peak_kib": finals[s].get("peak_kib"), "phase_peak_kib": finals[s].get("phase_peak_kib", {})}
-        side["params"] = side["prepare"]["params"]
-        side["totals"] = {k: sum(c[k] for c in counts) for k in ("nodes", "edges", "triplets")}
+        side["totals"] = {k: sum(c[k] for c in side["build"]["counts"]) for k in ("nodes", "edges", "triplets")}
+    for size in sizes:
+        _aggregate(res, res["by_size"][size.name], size, sides, peak)
+    # The first size's figures also sit where a one-size run has always put them (report, --json readers).
+    first = res["by_size"][sizes[0].name]
+    for s in sides:
+        res["sides"][s].update(first["sides"][s])
+    res["flop_check"] = first["flop_check"]
     res["sides"]["ours"]["collate_s"] = sum(collate)
-    b0 = flopmod.batch_flops(res["sides"]["ours"]["build"]["counts"], batch_sizes)[0]
-    res["flop_check"].update({"analytic_forward": b0["forward"], "analytic_backward": b0["backward"]})
     if "peer" in sides:
         o, p = res["sides"]["ours"], res["sides"]["peer"]
-        # per unit of work (GEMM FLOPs): the two builders may keep different edges at exact ties
-        work = (o["train"]["flops"] / p["train"]["flops"])
-        res["ratios"] = {
-            "graph_build": p["build"]["mean_s"] / o["build"]["mean_s"],
-            "graph_build_cpu": p["build"]["cpu_mean_s"] / o["build"]["cpu_mean_s"],
-            "train_step": p["train"]["epoch_s"] / o["train"]["epoch_s"],
-            "train_step_cpu": p["train"]["cpu_epoch_s"] / o["train"]["cpu_epoch_s"],
-            "train_step_per_flop": p["train"]["epoch_s"] / o["train"]["epoch_s"] * work,
-            "inference": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"],
-            "inference_cpu": p["infer"]["cpu_total_s"] / o["infer"]["cpu_total_s"],
-            "inference_per_flop": o["infer"]["structures_per_s"] / p["infer"]["structures_per_s"] * work,
-            "peak_rss": (p["rss"]["peak_kib"] or 0) / max(o["rss"]["peak_kib"] or 1, 1),
-        }
+        res["ratios"] = {**first["ratios"],
+                         "graph_build": p["build"]["mean_s"] / o["build"]["mean_s"],
+                         "graph_build_cpu": p["build"]["cpu_mean_s"] / o["build"]["cpu_mean_s"],
+                         "peak_rss": (p["rss"]["peak_kib"] or 0) / max(o["rss"]["peak_kib"] or 1, 1)}
     res["wall_s"] = time.perf_counter() - t_start
     shutil.rmtree(log_dir, ignore_errors=True)  # worker logs matter only when a worker fails (errors quote them)
     return res

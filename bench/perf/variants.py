@@ -3,10 +3,10 @@
 The baseline is the library code (``backbones/alignn``, ``bench/graphs``) with the levers that won applied:
 int32 indices, ``index_select`` gathers, in-place accumulation, the numpy line graph and the keyed unique.
 The variants here undo one lever (``int64``, ``gather``, ``before``, builder ``before``) so that its gain can be
-re-measured, or try one that was not kept (``fused``, ``layernorm``, ``compile``). Every variant keeps the
-baseline's parameters (same modules, same initialisation, interchangeable state dicts) and is checked against it
-numerically (:func:`check_equivalence`) before it is timed, so a lever that is fast because it computes
-something else cannot win. See PERFORMANCE.md for the measured results.
+re-measured, or try one that was not kept (``fused``, ``skipunused``, ``layernorm``, ``compile``). Every
+variant keeps the baseline's parameters (same modules, same initialisation, interchangeable state dicts) and is
+checked against it numerically (:func:`check_equivalence`) before it is timed, so a lever that is fast because
+it computes something else cannot win. See PERFORMANCE.md for the measured results.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from torch.nn import functional as F
 from backbones.alignn.egconv import EdgeGatedGraphConv
 
 
-def baseline_model(norm: str = "batch"):
+def baseline_model(norm: str = "batch", **alignn):
+    """Our ALIGNN (``alignn``: constructor arguments, e.g. :meth:`bench.perf.sizes.PerfSize.alignn_kwargs`;
+    default the paper configuration) with a ``Linear(hidden, 1)`` head."""
     from backbones.alignn import ALIGNN
     from backbones.heads import LinearHead
     from bench.model import PropertyModel
 
-    return PropertyModel(ALIGNN(norm=norm), LinearHead(256, 1))
+    backbone = ALIGNN(norm=norm, **alignn)
+    return PropertyModel(backbone, LinearHead(backbone.embedding_dim, 1))
 
 
 # -- edge-gated convolution variants ---------------------------------------------------------------------------
@@ -76,6 +79,38 @@ class FusedEGGC(EdgeGatedGraphConv):
         return h_new, e_new
 
 
+class SkipUnusedEGGC(EdgeGatedGraphConv):
+    """The baseline, but an EGGC whose edge output nobody reads (``edges_used = False``: the last ALIGNN layer's
+    line-graph convolution, whose "edges" are the triplets, and the last GCN layer) skips computing it:
+    BatchNorm + SiLU + residual over every triplet in forward. Outputs and gradients are the baseline's; only
+    the running statistics of those two unused BatchNorms stop updating (they never reach an output)."""
+
+    edges_used = True
+
+    def forward(self, edge_index: Tensor, h: Tensor, e: Tensor) -> tuple[Tensor, Tensor | None]:
+        if self.edges_used:
+            return super().forward(edge_index, h, e)
+        src, dst = edge_index
+        e_hat = self.edge_gate(e)
+        e_hat.add_(self.src_gate(h).index_select(0, src)).add_(self.dst_gate(h).index_select(0, dst))
+        sigma = torch.sigmoid(e_hat)
+        messages = sigma * self.dst_update(h).index_select(0, src)
+        num = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, messages)
+        den = messages.new_zeros(h.size(0), messages.size(1)).index_add_(0, dst, sigma).add_(1e-6)
+        h_new = F.silu(self.norm_nodes(self.src_update(h) + num / den))
+        return (h_new.add_(h) if self.residual else h_new), None
+
+
+def skip_unused(model):
+    backbone = model.backbone
+    swap_eggc(model, SkipUnusedEGGC)
+    last = [backbone.alignn_layers[-1].edge_update] if len(backbone.alignn_layers) else []
+    last += [backbone.gcn_layers[-1]] if len(backbone.gcn_layers) else []
+    for conv in last:
+        conv.edges_used = False
+    return model
+
+
 def swap_eggc(model, cls):
     """Re-class every ``EdgeGatedGraphConv`` in ``model`` (same parameters; only ``forward`` changes)."""
     for module in model.modules():
@@ -96,20 +131,22 @@ def _int64(model):
 class Variant:
     name: str
     description: str
-    make_model: Callable
+    make_model: Callable  # (**ALIGNN constructor arguments) -> model
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("baseline", "backbones.alignn as in the repository (BatchNorm, int32 indices, in-place EGGC)",
             baseline_model),
-    Variant("layernorm", "ALIGNN(norm='layer'): upstream's normalisation", lambda: baseline_model("layer")),
-    Variant("int64", "lever undone: int64 edge and line-graph indices", lambda: _int64(baseline_model())),
+    Variant("layernorm", "ALIGNN(norm='layer'): upstream's normalisation", lambda **kw: baseline_model("layer", **kw)),
+    Variant("int64", "lever undone: int64 edge and line-graph indices", lambda **kw: _int64(baseline_model(**kw))),
     Variant("gather", "lever undone: x[idx] gathers, out-of-place sums in the EGGC",
-            lambda: swap_eggc(baseline_model(), GatherEGGC)),
+            lambda **kw: swap_eggc(baseline_model(**kw), GatherEGGC)),
     Variant("before", "every model lever undone (gather + int64): the model before PERFORMANCE.md's levers",
-            lambda: _int64(swap_eggc(baseline_model(), GatherEGGC))),
+            lambda **kw: _int64(swap_eggc(baseline_model(**kw), GatherEGGC))),
     Variant("fused", "not kept: one GEMM for the four node-side maps, one gather",
-            lambda: swap_eggc(baseline_model(), FusedEGGC)),
+            lambda **kw: swap_eggc(baseline_model(**kw), FusedEGGC)),
+    Variant("skipunused", "tried: the last layers skip the edge outputs nobody reads (triplet BatchNorm + SiLU)",
+            lambda **kw: skip_unused(baseline_model(**kw))),
 ]}
 
 
@@ -120,16 +157,18 @@ def get_variant(name: str) -> Variant:
         raise KeyError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}") from None
 
 
-def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5) -> dict:
+def check_equivalence(name: str, batch, rtol: float = 1e-4, atol: float = 1e-5, alignn: dict | None = None) -> dict:
     """Same initial weights, same batch: the variant's outputs and parameter gradients must match the
-    baseline's. Returns the largest relative deviations."""
+    baseline's (both built with ``alignn``, ALIGNN's constructor arguments). Returns the largest relative
+    deviations."""
     import copy
 
     variant = get_variant(name)
     torch.manual_seed(0)
-    ref = baseline_model("layer" if name == "layernorm" else "batch")
+    alignn = alignn or {}
+    ref = baseline_model("layer" if name == "layernorm" else "batch", **alignn)
     torch.manual_seed(0)
-    model = variant.make_model()
+    model = variant.make_model(**alignn)
     model.load_state_dict(ref.state_dict())
     outs, grads = [], []
     for m, b in ((ref, batch), (model, copy.copy(batch))):

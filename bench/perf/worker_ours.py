@@ -52,7 +52,8 @@ class OursSide(Side):
         from bench.perf.variants import get_variant
 
         self.variant = get_variant(options.get("variant", "baseline"))
-        model = self.variant.make_model()
+        # options["alignn"]: ALIGNN's constructor arguments for the size measured (bench.perf.sizes)
+        model = self.variant.make_model(**options.get("alignn", {}))
         if options.get("compile"):
             model = torch.compile(model, dynamic=True)
         return model
@@ -107,7 +108,8 @@ class OursWorker(Worker):
         bs = len(self.targets[0])
         b = int(req.get("batch", 0))
         graphs = [self.graphs[i] for i in range(b * bs, min((b + 1) * bs, self.side.n_structures))]
-        return {"equivalence": check_equivalence(req["variant"], Batch.from_data_list(graphs))}
+        return {"equivalence": check_equivalence(req["variant"], Batch.from_data_list(graphs),
+                                                 alignn=req.get("alignn"))}
 
     def build_ab(self, req: dict) -> dict:
         """Each builder of ``builders`` on every structure, alternating per structure, ``rounds`` times:

@@ -5,7 +5,7 @@ and the shared loop (``_worker_common``, found next to this file); never ``bench
 Graph building (the timed part) is upstream's reference k-nearest rule and its DGL-free line graph:
 ``nearest_neighbor_edges(cutoff=8, max_neighbors=12, use_canonize=True)`` + ``build_undirected_edgedata`` +
 ``torch_graph_builder._line_graph_edges(allowed=None)`` (every triplet, like ours) + ``torch_bond_cosines``.
-The model is ``ALIGNNAtomWisePure`` at the paper's widths with gradients (forces), ZBL and penalties off, so
+The model is ``ALIGNNAtomWisePure`` at the measured size's widths (default the paper's) with gradients (forces), ZBL and penalties off, so
 its forward is the same network as ours (LayerNorm where ours uses BatchNorm).
 """
 
@@ -75,9 +75,11 @@ class PeerSide(Side):
     def make_model(self, options: dict):
         from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
 
+        # options["alignn"]: the size measured (bench.perf.sizes; the same argument names as ours); default paper
+        sizes = {"alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256, "embedding_features": 64,
+                 **options.get("alignn", {})}
         config = ALIGNNAtomWisePureConfig(
-            name="alignn_atomwise_pure", alignn_layers=4, gcn_layers=4, hidden_features=256,
-            embedding_features=64, atom_input_features=92, edge_input_features=80, triplet_input_features=40,
+            name="alignn_atomwise_pure", **sizes, atom_input_features=92, edge_input_features=80, triplet_input_features=40,
             output_features=1, calculate_gradient=False, gradwise_weight=0.0, atomwise_output_features=0,
             use_zbl=False, use_penalty=False, energy_mult_natoms=False, three_body_cutoff=8.0, lg_on_fly=True)
         return ALIGNNAtomWisePure(config)

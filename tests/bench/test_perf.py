@@ -78,7 +78,7 @@ def test_edge_parity_counts_multisets():
     assert diff["mismatches"][0]["only_peer_edges"] == [[0, 0, 0, 1, 0]]
 
 
-@pytest.mark.parametrize("name", ["int64", "gather", "before", "fused"])
+@pytest.mark.parametrize("name", ["int64", "gather", "before", "fused", "skipunused"])
 def test_variants_compute_the_baseline(piezo_structures, name):
     from torch_geometric.data import Batch
 
@@ -109,3 +109,104 @@ def test_profile_groups_a_training_step(data_dir):
     assert abs(sum(groups.values()) - res["profiled_self_cpu_s"]) < 1e-9
     assert groups["GEMM (Linear fwd/bwd)"] > 0 and groups["optimizer (AdamW, every op inside it)"] > 0
     assert res["config"]["triplets"] > res["config"]["bonds"] > res["config"]["atoms"] > 0
+
+
+# -- model size (--size): the quick budget's ALIGNN on both sides ------------------------------------------------
+
+
+def _quick_alignn() -> dict:
+    from bench.budgets import get_budget
+
+    return get_budget("quick").backbone_config("alignn")
+
+
+def test_perf_quick_size_measures_the_quick_budget_model(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from backbones.alignn import ALIGNN
+
+    out = tmp_path / "perf.json"
+    result = CliRunner().invoke(_app(), ["--size", "quick", "--structures", "4", "--rounds", "1", "--no-peer",
+                                         "--data-dir", str(data_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "quick size: ALIGNN 2+2 layers, hidden 64, embedding 32, batch 32" in result.output
+    res = json.loads(out.read_text())
+    assert res["sizes"][0]["alignn"] == _quick_alignn() and res["sizes"][0]["batch_size"] == 32
+    ours = res["sides"]["ours"]
+    quick_params = sum(p.numel() for p in ALIGNN(**_quick_alignn()).parameters()) + 64 + 1  # + Linear(64, 1)
+    assert ours["params"] == quick_params < 200_000
+    # the FLOP model follows the size: the analytic count is what torch counts on the quick model
+    fc = res["flop_check"]
+    assert fc["analytic_forward"] == fc["forward"] and fc["analytic_backward"] == fc["backward"]
+
+
+@pytest.mark.slow  # the paper-size model too: ~30 s on the loaded 2-core machine
+def test_perf_size_both_reports_each_size_in_one_table(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    out = tmp_path / "perf.json"
+    result = CliRunner().invoke(_app(), ["--size", "both", "--structures", "3", "--batch-size", "3", "--rounds", "1",
+                                         "--no-peer", "--data-dir", str(data_dir), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ratios by model size" in result.output
+    assert "quick: 2+2 layers, hidden 64, batch 3" in result.output
+    assert "paper: 4+4 layers, hidden 256, batch 3" in result.output
+    res = json.loads(out.read_text())
+    assert [s["name"] for s in res["sizes"]] == ["quick", "paper"]
+    params = {k: v["sides"]["ours"]["params"] for k, v in res["by_size"].items()}
+    assert params["paper"] == 4_026_753 and params["quick"] < 200_000
+    flop = {k: v["sides"]["ours"]["train"]["flops"] for k, v in res["by_size"].items()}
+    assert flop["paper"] > 10 * flop["quick"]
+    for cell in res["by_size"].values():
+        fc = cell["flop_check"]
+        assert fc["analytic_forward"] == fc["forward"]
+
+
+@pytest.mark.parametrize("args, allowed", [(["--size", "tiny"], "paper, quick, both"),
+                                           (["--size", "both", "--profile"], "paper, quick (--profile and --levers"),
+                                           (["--size", "both", "--levers", "fused"], "paper, quick (--profile")])
+def test_perf_refuses_a_bad_size(data_dir, args, allowed):
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(_app(), [*args, "--no-peer", "--data-dir", str(data_dir)])
+    assert result.exit_code == 2, result.output
+    assert f"--size '{args[1]}': use one of {allowed}" in " ".join(result.output.split())
+
+
+def test_sizes_are_read_from_the_budget(monkeypatch):
+    import dataclasses
+
+    from bench import budgets
+    from bench.perf.sizes import get_size
+
+    paper = get_size("paper")
+    assert paper.alignn_kwargs() == {"alignn_layers": 4, "gcn_layers": 4, "hidden_features": 256,
+                                     "embedding_features": 64} and paper.batch_size == 16
+    changed = dataclasses.replace(budgets.BUDGETS["quick"], batch_size=8,
+                                  backbones={"alignn": {**_quick_alignn(), "hidden_features": 48}})
+    monkeypatch.setitem(budgets.BUDGETS, "quick", changed)
+    quick = get_size("quick")
+    assert quick.shape.hidden == 48 and quick.shape.alignn_layers == 2 and quick.batch_size == 8
+    monkeypatch.setitem(budgets.BUDGETS, "quick", dataclasses.replace(changed, backbones={"alignn": {"edge_bins": 40}}))
+    with pytest.raises(ValueError, match="edge_bins"):
+        get_size("quick")
+
+
+def test_profile_and_variants_at_the_quick_size(data_dir, piezo_structures):
+    import io
+
+    from rich.console import Console
+    from torch_geometric.data import Batch
+
+    from bench.graphs import build_graph
+    from bench.perf.breakdown import print_profile, profile_training
+    from bench.perf.variants import check_equivalence
+
+    res = profile_training(structures=2, batch_size=2, steps=1, threads=1, data_dir=str(data_dir), size="quick")
+    assert res["config"]["size"]["alignn"] == _quick_alignn()
+    buf = io.StringIO()
+    print_profile(res, Console(file=buf, width=200))
+    assert "quick size (ALIGNN 2+2 layers, hidden 64)" in buf.getvalue()
+    batch = Batch.from_data_list([build_graph(s) for s in piezo_structures[:2]])
+    for name in ("fused", "skipunused"):  # the levers are checked at the size they are measured at
+        assert check_equivalence(name, batch, alignn=_quick_alignn())["ok"], name
