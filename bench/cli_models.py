@@ -7,8 +7,7 @@ from typing import List, Optional
 
 import typer
 
-models_app = typer.Typer(help="The model zoo: pre-trained trunks shipped with the package, with their cards; "
-                              "`bench run` uses one whenever its pre-training request matches.",
+models_app = typer.Typer(help="The model zoo: shipped pre-trained trunks and their cards.",
                          invoke_without_command=True)
 
 

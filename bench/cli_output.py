@@ -51,8 +51,8 @@ def metrics_verdict(metrics: dict) -> str | None:
     """One line when the model is no better than the training mean, else None."""
     r2 = metrics.get("r2")
     if r2 is not None and r2 < -NO_BETTER_THAN_MEAN_R2:  # clearly negative: "≈ 0" would understate it
-        return (f"R² = {r2:.3g} < 0: this model is worse than predicting the training mean for every test "
-                f"structure")
+        return (f"R² = {r2:.3g} < 0: this model predicts worse than the training mean would (a larger "
+                f"squared error on the test set)")
     if r2 is not None and r2 <= NO_BETTER_THAN_MEAN_R2:
         return "R² ≈ 0: this model is no better than predicting the training mean (MAD:MAE ≈ 1)"
     return None

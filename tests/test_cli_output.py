@@ -61,6 +61,8 @@ def test_progress_bar_keeps_counts_and_eta_at_80_columns():
 
 def _fake_result(tmp_path, r2=0.8):
     workdir = tmp_path / ("a-very-long-folder-name-" * 4) / "piezo-scratch-smoke-seed0-0123456789abcdef"
+    workdir.mkdir(parents=True)
+    (workdir / "model.pt").write_bytes(b"")  # a GNN run keeps its model (a baseline's result has none)
     return SimpleNamespace(run_id="f" * 32, workdir=workdir, wall_seconds=12.3,
                            test_metrics={"mae": 0.1, "rmse": 0.2, "r2": r2, "mad_mae": 3.0})
 
@@ -225,4 +227,4 @@ def test_pretrain_prints_the_trunks_mlflow_run(monkeypatch):
 def test_a_clearly_negative_r2_is_called_worse_than_the_mean(tmp_path, monkeypatch):
     # seen: R² = -6.76 at FT size 10 was printed as "R² ≈ 0"
     out = _run_with(monkeypatch, _fake_result(tmp_path, r2=-6.76)).stdout
-    assert "R² = -6.76 < 0: this model is worse than predicting the training mean" in out and "≈ 0" not in out
+    assert "R² = -6.76 < 0: this model predicts worse than the training mean would" in out and "≈ 0" not in out

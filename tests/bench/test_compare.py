@@ -217,6 +217,9 @@ def tiny_task(isolated_home, data_dir, tmp_path):
         (folder / f"{mid}.cif").write_text(cif)
     pd.DataFrame({"mpid": frame["material_id"], "eij": frame["eij_max"]}).to_csv(tmp_path / "data.csv",
                                                                                  index=False)
+    # drop user tasks an earlier test's home left in the registry (tasks.user reads its home on import)
+    importlib.reload(tasks.user)
+    tasks.all_tasks.cache_clear()
     result = CliRunner().invoke(app, ["data", "add", "tiny-cmp", "--csv", str(tmp_path / "data.csv"),
                                       "--structures", str(folder), "--target", "eij", "--units", "C/m2"])
     assert result.exit_code == 0, result.output

@@ -29,9 +29,17 @@ def test_committed_records_trained_on_pz_365_are_flagged(committed, data_dir):
     runs = load_records(committed)
     check = check_twins(runs, data_dir)
     flagged = sorted(Path(p).name for p in check.flagged)
-    expected = sorted(r.path.name for r in runs if r.task == PZ and r.trial in (1, 2))
-    assert flagged == expected and len(flagged) == 8
-    assert all(check.flagged[str(committed / n)] == [("pz-365", "pz-367")] for n in flagged)
+    alignn = {r.path.name for r in runs if r.backbone == "alignn"}
+    expected = sorted(r.path.name for r in runs if r.task == PZ and r.trial in (1, 2) and r.path.name in alignn)
+    assert sorted(set(flagged) & alignn) == expected and len(expected) == 8
+    assert all(check.flagged[str(committed / n)] == [("pz-365", "pz-367")] for n in expected)
+    # the baselines' records (trials 1-3 of five targets, the full 2D pool) are flagged by the same rule
+    by_task = {r.path.name: r.task for r in runs}
+    for name in set(flagged) - alignn:
+        pairs = check.flagged[str(committed / name)]
+        task = by_task[name]
+        assert {PZ: [("pz-365", "pz-367")], "devi2024-gv": [("gv-3517", "gv-6890")]}.get(task, pairs) == pairs
+        assert task != "devi2024-2d" or len(pairs) == 25
     assert check.status[PZ] == "checked against 1 pool/test twin pair"
     assert check.status["devi2024-dc"] == "checked against 0 pool/test twin pairs"
 
@@ -41,14 +49,16 @@ def test_site_marks_them_and_shows_a_table_without_them(committed, tmp_path, dat
     build_site(committed, tmp_path / "site", None)
     assert {p.name: p.read_bytes() for p in committed.glob("*.json")} == before  # records are not rewritten
     pz = (tmp_path / "site" / f"{PZ}.html").read_text()
-    assert pz.count('class="twin"') == 4  # the N=800 cell of each of the four rows: 2 of 3 runs
+    # the N=800 cell of each of the four rows and of the two baseline reference rows: 2 of 3 runs
+    assert pz.count('class="twin"') == 6
     assert "⚠ 2/3" in pz and "pz-365 (pool) ~ pz-367 (test)" in pz
     assert 'id="leaderboard-without-twins"' in pz and "Excluding runs trained on a test twin" in pz
     second = pz.split('id="leaderboard-without-twins"', 1)[1].split("</table>", 1)[0]
     assert 'class="twin"' not in second and second.count("<sup>n=1</sup>") == 4
     dc = (tmp_path / "site" / "devi2024-dc.html").read_text()
     assert "without-twins" not in dc and 'class="twin"' not in dc
-    assert "8 runs trained on a test twin" in (tmp_path / "site" / "index.html").read_text()
+    n_flagged = len(check_twins(load_records(committed), data_dir).flagged)
+    assert f"{n_flagged} runs trained on a test twin" in (tmp_path / "site" / "index.html").read_text()
 
 
 def test_a_record_may_carry_the_flag_itself(committed, tmp_path, data_dir):
@@ -79,7 +89,7 @@ def test_trunk_that_saw_the_target_property_gets_its_own_labelled_row(committed,
 def test_run_from_a_shipped_trunk_gets_its_own_row_marked_for_test_structures(committed, tmp_path):
     """A ptft run from the shipped CHGNet/MPtrj trunk (bench.foundation): its own row, marked ⚠, described."""
     from bench.foundation import TEST_STRUCTURES_LABEL
-    from leaderboard.build import _row_identity
+    from leaderboard.boards import _row_identity
 
     src = next(committed.glob(f"{PZ}__ptft-devi2024-fe__*t1*.json"))
     record = json.loads(src.read_text())
