@@ -51,9 +51,9 @@ def _label(strategy: str, pretrain: dict, backbone: str = "alignn") -> str:
 
     if is_baseline(backbone):  # its own cell: never averaged with (or overwriting) ALIGNN's scratch trials
         return f"baseline {backbone}"
-    if strategy == "ptft":
-        return f"ptft ← {pretrain.get('source')}"
-    return strategy
+    label = f"ptft ← {pretrain.get('source')}" if strategy == "ptft" else strategy
+    # another backbone's runs are their own cell, with no paper counterpart (the paper trained ALIGNN only)
+    return label if backbone in (None, "alignn") else f"{label} @ {backbone}"
 
 
 def _paper_key(label: str) -> tuple[str, str] | None:

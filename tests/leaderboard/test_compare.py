@@ -58,3 +58,17 @@ def test_compare_reads_the_shipped_gzipped_table():
     assert {c.label for c in cells} - {c.label for c in gnn} == {"baseline mean", "baseline composition-gbr"}
     out = CliRunner().invoke(app, ["leaderboard", "compare", "--task", "devi2024-pz", "--markdown"])
     assert out.exit_code == 0, out.output
+
+
+def test_another_backbones_runs_are_their_own_cell_without_paper_rows(tmp_path):
+    """A CGCNN scratch record was averaged with ALIGNN's scratch trials (and set beside the paper's ALIGNN row)."""
+    from tests.leaderboard.test_build import make_record, write_records, write_reference
+
+    alignn = make_record("devi2024-pz", "scratch", 800, 1, skill=0.5)
+    cgcnn = make_record("devi2024-pz", "scratch", 800, 1, skill=0.1)
+    cgcnn["config"]["backbone"], cgcnn["run_key"] = "cgcnn", "0123456789ab"
+    folder = write_records(tmp_path / "results", [alignn, cgcnn])
+    cells = {c.label: c for c in compare(load_records(folder), write_reference(tmp_path / "ref.csv"))}
+    assert cells["scratch"].ours[1]["mae"] == alignn["test_metrics"]["mae"]
+    assert cells["scratch @ cgcnn"].ours[1]["mae"] == cgcnn["test_metrics"]["mae"]
+    assert cells["scratch"].paper and cells["scratch @ cgcnn"].paper == {}
