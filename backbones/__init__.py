@@ -16,13 +16,18 @@ BACKBONES: dict[str, str] = {
 }
 
 
-def get_backbone_class(name: str):
+def load_registered(registry: dict[str, str], name: str, kind: str, known=None):
+    """The class a registry of ``"module:attr"`` import paths names, imported only now (listing stays light)."""
     try:
-        path = BACKBONES[name]
+        path = registry[name]
     except KeyError:
-        raise KeyError(f"unknown backbone {name!r}; known backbones: {', '.join(sorted(BACKBONES))}") from None
+        raise KeyError(f"unknown {kind} {name!r}; known {kind}s: {', '.join(known or registry)}") from None
     module, attr = path.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def get_backbone_class(name: str):
+    return load_registered(BACKBONES, name, "backbone", sorted(BACKBONES))
 
 
 def build_backbone(name: str, **config):

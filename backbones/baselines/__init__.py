@@ -8,8 +8,6 @@ backbones``, option checks) imports neither scikit-learn nor matminer.
 
 from __future__ import annotations
 
-import importlib
-
 BASELINES: dict[str, str] = {
     "mean": "backbones.baselines.mean:MeanBaseline",
     "composition-gbr": "backbones.baselines.composition:CompositionGBR",
@@ -21,9 +19,6 @@ def is_baseline(name: str) -> bool:
 
 
 def get_baseline_class(name: str):
-    try:
-        path = BASELINES[name]
-    except KeyError:
-        raise KeyError(f"unknown baseline {name!r}; known baselines: {', '.join(BASELINES)}") from None
-    module, attr = path.split(":")
-    return getattr(importlib.import_module(module), attr)
+    from backbones import load_registered
+
+    return load_registered(BASELINES, name, "baseline")
