@@ -52,6 +52,13 @@ class Backbone(nn.Module, abc.ABC):
         ``_config`` dictionary a backbone keeps of its constructor's arguments."""
         return dict(self._config)
 
+    def calibrate(self, batches) -> bool:
+        """Fix, from the training structures under the starting weights, statistics the embedding is computed
+        with; called once before training starts (``bench.train.Trainer.fit``), never on validation or test
+        data. Returns whether anything was set. The default has nothing to fix; a backbone whose embedding is
+        badly scaled for a fresh head (CHGNet's) standardises it here, as one would before a linear probe."""
+        return False
+
     def reset_parameters(self) -> None:
         """Re-initialise every submodule that knows how to."""
         for module in self.modules():

@@ -44,19 +44,45 @@ def check_records(records: list[Record], source: str) -> None:
 
 class RuleGraphs:
     """Graphs for a backbone that declares its own ``graph_rule`` (e.g. CHGNet's, built by its package's
-    converter): built on every run, not cached on disk. Has ``GraphCache``'s ``get`` and counters."""
+    converter), cached on disk under ``root`` like ``GraphCache``'s: one checksummed file per structure,
+    keyed by the structure's content hash and ``rule.key()`` (a corrupt entry is logged and rebuilt). Without
+    ``root`` every graph is built. Has ``GraphCache``'s ``get`` and counters."""
 
-    def __init__(self, rule):
+    def __init__(self, rule, root: Path | None = None):
         import importlib
 
         module, attr = rule.build.split(":")
         self.rule, self.params = rule, rule
         self._build = getattr(importlib.import_module(module), attr)
+        self.root = None if root is None else Path(root) / f"rule-{rule.name}-{rule.key()}"
         self.hits = self.misses = self.rebuilt = 0
 
     def get(self, structure, source: str = "structure"):
+        import logging
+
+        from bench.graphs.build import structure_fingerprint
+        from bench.graphs.cache import CorruptEntry, read_entry, write_entry
+
+        if self.root is None:
+            self.misses += 1
+            return self._build(structure, self.rule, source=source)
+        key = structure_fingerprint(structure)
+        path = self.root / key[:2] / f"{key}.pt"
+        if path.exists():
+            try:
+                data = read_entry(path, key, self.rule.key())
+                graph = self.rule.container_class()(**data["fields"])
+                self.hits += 1
+                return graph
+            except (CorruptEntry, KeyError, TypeError) as err:
+                logging.getLogger(__name__).warning("graph cache entry %s is corrupt (%s); rebuilding it",
+                                                    path, err)
+                self.rebuilt += 1
         self.misses += 1
-        return self._build(structure, self.rule, source=source)
+        graph = self._build(structure, self.rule, source=source)
+        write_entry(path, {"key": key, "params": self.rule.key(),
+                           "fields": {**graph.to_dict(), "num_nodes": int(graph.num_nodes)}})
+        return graph
 
 
 def _declared_rule(backbone: str):
@@ -90,7 +116,7 @@ def graph_source(backbone: str, root: Path, params: GraphParams | dict = GraphPa
     if isinstance(params, dict) and params != rule.as_dict():
         raise ValueError(f"graph rule {params} is not backbone {backbone}'s ({rule.as_dict()}): a run made with "
                          f"another version of its graphs; rerun it with --fresh")
-    return RuleGraphs(rule)
+    return RuleGraphs(rule, root)
 
 
 def build_graphs(records: list[Record], cache: GraphCache | RuleGraphs, source: str) -> LabelledGraphs:

@@ -222,6 +222,10 @@ class Trainer:
         from bench.artifacts import ArtifactError
 
         cfg, model = self.cfg, self.model
+        backbone = getattr(model, "backbone", None)
+        if backbone is not None and hasattr(backbone, "calibrate"):
+            # before the snapshot below and before any resume: a resumed checkpoint carries the same statistics
+            backbone.calibrate(batch.to(cfg.device) for batch in batches(train.graphs, cfg.batch_size))
         # The weights before any checkpoint is loaded are the run's initial ones (models are built from the
         # seed): kept to train again should the best-validation checkpoint turn out corrupt at the end.
         initial = {k: v.detach().clone() for k, v in model.state_dict().items()}

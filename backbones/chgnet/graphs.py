@@ -56,6 +56,11 @@ class GraphRule:
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{source}: not a graph rule ({type(err).__name__}: {err})") from None
 
+    @staticmethod
+    def container_class() -> type:
+        """The PyG container ``build`` returns (what a graph cache rebuilds a stored graph into)."""
+        return CHGNetGraph
+
     def graph(self, structure, source: str = "structure"):
         """One structure's graph, by the rule's ``build`` function."""
         import importlib

@@ -58,30 +58,43 @@ class GraphCache:
         return graph
 
     def _write(self, path: Path, key: str, graph: AlignnGraph) -> None:
-        buf = io.BytesIO()
-        torch.save({"key": key, "params": self.params.key(), **{f: graph[f] for f in _FIELDS}}, buf)
-        payload = buf.getvalue()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(MAGIC + hashlib.sha256(payload).digest() + payload)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_entry(path, {"key": key, "params": self.params.key(), **{f: graph[f] for f in _FIELDS}})
 
     def _read(self, path: Path, key: str) -> AlignnGraph:
-        blob = path.read_bytes()
-        if len(blob) < 36 or blob[:4] != MAGIC:
-            raise CorruptEntry("bad header")
-        digest, payload = blob[4:36], blob[36:]
-        if hashlib.sha256(payload).digest() != digest:
-            raise CorruptEntry("checksum mismatch")
-        try:
-            data = torch.load(io.BytesIO(payload), weights_only=True)
-        except Exception as err:  # a valid checksum over an unreadable payload: written by something else
-            raise CorruptEntry(f"unreadable payload: {err}") from None
-        if data.get("key") != key or data.get("params") != self.params.key():
-            raise CorruptEntry("entry belongs to another structure or graph rule")
+        data = read_entry(path, key, self.params.key())
         return AlignnGraph(**{f: data[f] for f in _FIELDS}, num_nodes=int(data["z"].numel()))
+
+
+def write_entry(path: Path, blob: dict) -> None:
+    """Store ``blob`` (tensors and plain values) at ``path``: magic, sha256 of the payload, payload; written
+    to a temporary file renamed into place."""
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    payload = buf.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(MAGIC + hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_entry(path: Path, key: str, params: str) -> dict:
+    """The blob ``write_entry`` stored, after checking its checksum and that it is ``key``'s under ``params``
+    (``CorruptEntry`` otherwise); loaded with ``weights_only=True``."""
+    blob = path.read_bytes()
+    if len(blob) < 36 or blob[:4] != MAGIC:
+        raise CorruptEntry("bad header")
+    digest, payload = blob[4:36], blob[36:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptEntry("checksum mismatch")
+    try:
+        data = torch.load(io.BytesIO(payload), weights_only=True)
+    except Exception as err:  # a valid checksum over an unreadable payload: written by something else
+        raise CorruptEntry(f"unreadable payload: {err}") from None
+    if not isinstance(data, dict) or data.get("key") != key or data.get("params") != params:
+        raise CorruptEntry("entry belongs to another structure or graph rule")
+    return data

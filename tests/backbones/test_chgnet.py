@@ -95,6 +95,28 @@ def test_embedding_is_mean_of_atom_features(trunk, batch):
     assert torch.allclose(emb[0], first, atol=1e-6)
 
 
+def test_calibration_standardises_the_embedding_once_and_travels_with_the_weights(chgnet, batch):
+    from backbones.chgnet import CHGNetTrunk
+
+    trunk = CHGNetTrunk(pretrained=True).eval()
+    with torch.no_grad():
+        raw = trunk.pooled(batch)
+    assert raw.std(dim=0).median() < 0.05  # why it is needed: the pooled features barely vary
+    assert trunk.calibrate([batch]) is True
+    with torch.no_grad():
+        z = trunk(batch)
+    kept = raw.std(dim=0) > 0.01 * raw.std(dim=0).median()  # channels above the floor
+    assert torch.allclose(z.mean(dim=0), torch.zeros(64), atol=1e-4)
+    assert torch.allclose(z.std(dim=0)[kept], torch.ones(int(kept.sum())), atol=1e-4)
+    mean_before = trunk.embedding_mean.clone()
+    assert trunk.calibrate([batch]) is False  # a calibrated trunk keeps its statistics
+    assert torch.equal(trunk.embedding_mean, mean_before)
+    again = CHGNetTrunk(pretrained=True).eval()
+    again.load_state_dict(trunk.state_dict())
+    with torch.no_grad():
+        assert torch.equal(again(batch), z) and bool(again.calibrated)
+
+
 def test_parameter_counts_and_groups_cover_every_parameter_once(chgnet, trunk):
     from backbones.chgnet import CHGNetEnergyHead
     from backbones.chgnet.weights import load_checkpoint
@@ -245,12 +267,37 @@ def test_unusable_structures_for_chgnet_are_named_by_entry(chgnet, tmp_path, str
     assert "toy (toy.csv), entry mix-7: CHGNet needs an ordered structure" in text
     assert "toy (toy.csv), entry gas-3: CHGNet cannot build its graph" in text
     good = build_graphs(records[:1], source, "toy")
-    assert good.graphs[0].y.item() == 1.0 and source.misses == 4  # every graph is built, none cached
+    # the good structure's graph was cached by the first call; the unusable ones are tried again
+    assert good.graphs[0].y.item() == 1.0 and (source.misses, source.hits) == (3, 1)
+
+
+def test_chgnet_graphs_are_cached_on_their_rule_and_a_corrupt_entry_is_rebuilt(chgnet, tmp_path, structures):
+    from backbones.chgnet.graphs import CHGNET_RULE, CHGNetGraph, chgnet_graph
+    from bench.dataset import graph_source
+
+    source = graph_source("chgnet", tmp_path)
+    assert source.root == tmp_path / f"rule-chgnet-{CHGNET_RULE.key()}"  # keyed on the rule, beside ALIGNN's
+    first = [source.get(s) for s in structures]
+    again = graph_source("chgnet", tmp_path)
+    cached = [again.get(s) for s in structures]
+    assert (source.misses, again.hits, again.misses) == (6, 6, 0)
+    for built, read, s in zip(first, cached, structures):
+        assert type(read) is CHGNetGraph and read.num_nodes == len(s)
+        fresh = chgnet_graph(s)
+        assert sorted(read.keys()) == sorted(fresh.keys())
+        assert all(torch.equal(read[k], fresh[k]) if torch.is_tensor(fresh[k]) else read[k] == fresh[k]
+                   for k in fresh.keys())
+    entry = next(source.root.rglob("*.pt"))
+    entry.write_bytes(entry.read_bytes()[:-7])  # truncated
+    third = graph_source("chgnet", tmp_path)
+    assert [third.get(s).num_nodes for s in structures] == [len(s) for s in structures]
+    assert (third.rebuilt, third.hits) == (1, 5)
 
 
 @pytest.mark.parametrize("mode", ["all", "new-head"])
 def test_finetunes_on_16_piezo_structures(chgnet, data_dir, tmp_path, mode):
     import numpy as np
+    from torch_geometric.data import Batch
 
     from backbones.chgnet import CHGNetTrunk
     from bench.dataset import graph_source, load_splits, target_stats
@@ -264,11 +311,16 @@ def test_finetunes_on_16_piezo_structures(chgnet, data_dir, tmp_path, mode):
     model = PropertyModel(CHGNetTrunk(pretrained=True), LinearHead(64, 1), "chgnet")
     model.set_target_scaling(*map(torch.tensor, target_stats(splits["train"].targets)))
     counts = apply_mode(model, mode)
-    trunk_before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    trunk_before = {k: v.clone() for k, v in model.backbone.named_parameters()}
+    with torch.no_grad():
+        train_mean = torch.cat([model.backbone.pooled(Batch.from_data_list(splits["train"].graphs))]).mean(0)
     Trainer(model, TrainConfig(epochs=1, batch_size=8, lr=1e-3), tmp_path / "run").fit(splits["train"],
                                                                                       splits["val"])
     pred = predict(model, splits["test"].graphs)
     assert pred.shape == (4, 1) and np.isfinite(pred).all()
-    unchanged = all(torch.equal(trunk_before[k], v) for k, v in model.backbone.state_dict().items())
+    unchanged = all(torch.equal(trunk_before[k], v) for k, v in model.backbone.named_parameters())
     assert unchanged == (mode == "new-head")
+    # standardised with the 16 training structures' statistics under the starting weights, in both modes
+    assert bool(model.backbone.calibrated)
+    assert torch.allclose(model.backbone.embedding_mean, train_mean, atol=1e-6)
     assert counts["trainable"] == (65 if mode == "new-head" else TRUNK_PARAMS + 65)
