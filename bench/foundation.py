@@ -24,6 +24,12 @@ class Foundation:
     backbone: str  # the only backbone whose architecture the weights fit
     card: str  # leaderboard/pretrained/<card>.json: data, licence, weights' sha256, leakage statement
     model_name: str  # the checkpoint's name in backbones.chgnet.weights
+    # Fine-tuning recipe (bench.run.resolve_config): the budget's learning rate times lr_factor, and the new
+    # head started from a ridge fit (bench.head_init). Why, measured on devi2024-ph (N=100, 10 epochs, mode
+    # all): at the quick budget's 2e-3 the training loss jumped 1.5 -> 2.8 -> 1.2 (the pre-trained features
+    # are being overwritten); at 2e-4 it fell smoothly.
+    lr_factor: float = 0.1
+    head_init: str = "ridge"
 
 
 FOUNDATIONS: dict[str, Foundation] = {"mptrj": Foundation("mptrj", "chgnet", "chgnet-0.3.0-mptrj", "0.3.0")}

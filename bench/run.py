@@ -66,7 +66,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
     ``pretrain["allow_target_source"]``: accept a source of the target's own property (refused otherwise); it
     stays in the config (so in the run key) only when set.
     """
-    from bench.foundation import backbone_args, default_pt_source, is_foundation, pretrain_config
+    from bench.foundation import FOUNDATIONS, backbone_args, default_pt_source, is_foundation, pretrain_config
     from bench.strategies import check_target_source, mpt_sources, resolve_source
 
     if is_baseline(backbone):  # no network: backbones/baselines, bench/baseline_run.py
@@ -94,9 +94,11 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
                     "pt_size": pretrain.get("pt_size") or 941,
                     "weighting": pretrain.get("weighting") or "equal"} | allow
     backbone_config = budget_backbone_config(backbone, budget)
-    if is_foundation(pretrain.get("source")):
+    foundation = FOUNDATIONS.get(pretrain.get("source"))
+    if foundation:
         backbone_config |= backbone_args(pretrain["source"])  # the config says which weights the trunk starts from
-    train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=b.lr, weight_decay=b.weight_decay,
+    lr = b.lr * (foundation.lr_factor if foundation else 1.0)
+    train = TrainConfig(epochs=epochs or b.epochs, batch_size=b.batch_size, lr=lr, weight_decay=b.weight_decay,
                         loss=b.loss, patience=b.patience, select=b.select, seed=seed, device=device)
     for name, value in overrides.items():
         if name in backbone_config:
@@ -110,7 +112,7 @@ def resolve_config(task: str, strategy: str, budget: str, seed: int, device: str
             "pretrain": pretrain, "ft_mode": ft_mode,
             "backbone_config": backbone_config, "train": asdict(train),
             "data_limits": {"train": b.max_train, "val": b.max_val, "test": b.max_test},
-            "graph": graph_config(backbone, graph)}
+            "graph": graph_config(backbone, graph)} | ({"head_init": foundation.head_init} if foundation else {})
 
 
 def budget_backbone_config(backbone: str, budget: str) -> dict[str, Any]:
@@ -289,7 +291,7 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                 raise
 
     trainer = Trainer(model, train_cfg, workdir, on_epoch=epoch_end, progress=TrainingProgress(console),
-                      identity={"run_key": key})
+                      identity={"run_key": key}, head_init=config.get("head_init", "random"))
     try:
         state = trainer.fit(splits["train"], splits["val"])
         test = splits["test"]
@@ -324,7 +326,8 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     tracker.log_json(state.history, "history.json")
     result = {"run_id": run_id, "run_key": key, "test_metrics": metrics, "wall_seconds": wall,
               "train_seconds": state.train_seconds, "config": config, "data_hash": data_hash,
-              "strategy_info": strategy_info, "n_parameters": n_params,
+              "strategy_info": strategy_info | ({"head_fit": trainer.head_fit} if trainer.head_fit else {}),
+              "n_parameters": n_params,
               "best_val_mae": state.best_val_mae, "val_mae": val_mae, "best_epoch": state.best_epoch,
               "epochs_run": state.epoch, "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),
               "leakage": twin_flags(task, {k: v.ids for k, v in splits.items()}, data_dir),

@@ -139,8 +139,13 @@ class Trainer:
     a checkpoint that does not match, is corrupt or cannot be verified is not resumed from (see ``_resume``)."""
 
     def __init__(self, model, config: TrainConfig, workdir: Path,
-                 on_epoch: Callable[[dict], None] | None = None, progress=None, identity: dict | None = None):
+                 on_epoch: Callable[[dict], None] | None = None, progress=None, identity: dict | None = None,
+                 head_init: str = "random"):
+        if head_init not in ("random", "ridge"):
+            raise ValueError(f"head_init {head_init!r}: 'random' (as built) or 'ridge' (bench.head_init)")
         self.model = model.to(config.device)
+        self.head_init = head_init
+        self.head_fit: dict | None = None  # what the ridge fit chose, when head_init is 'ridge
         self.cfg = config
         self.workdir = Path(workdir)
         self.on_epoch = on_epoch
@@ -226,6 +231,12 @@ class Trainer:
         if backbone is not None and hasattr(backbone, "calibrate"):
             # before the snapshot below and before any resume: a resumed checkpoint carries the same statistics
             backbone.calibrate(batch.to(cfg.device) for batch in batches(train.graphs, cfg.batch_size))
+        if self.head_init == "ridge":
+            from bench.head_init import ridge_head
+
+            self.head_fit = ridge_head(model, train.graphs, device=cfg.device)
+            self._say(f"head: ridge fit on the {len(train)} training embeddings (alpha {self.head_fit['alpha']:g}, "
+                      f"training R² {self.head_fit['train_r2']:.3f}), then fine-tuned")
         # The weights before any checkpoint is loaded are the run's initial ones (models are built from the
         # seed): kept to train again should the best-validation checkpoint turn out corrupt at the end.
         initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
