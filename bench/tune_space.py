@@ -29,8 +29,14 @@ def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[s
         w = arch[name]
         return CategoricalDistribution(sorted({max(8, w // 2), w} | (set() if cheap else {w * 2})))
 
+    lr = b.lr
+    if strategy == "ptft":  # a shipped foundation trunk is fine-tuned at its own, lower rate (bench.foundation)
+        from bench.foundation import FOUNDATIONS, default_pt_source
+
+        f = FOUNDATIONS.get(default_pt_source(backbone))
+        lr = b.lr * f.lr_factor if f else lr
     space: dict[str, Any] = {
-        "lr": FloatDistribution(b.lr / 10, b.lr * 10, log=True),
+        "lr": FloatDistribution(lr / 10, lr * 10, log=True),
         "weight_decay": FloatDistribution(1e-7, 1e-2, log=True),
         "batch_size": CategoricalDistribution(sorted({bs, bs * 2} | (set() if cheap else {max(4, bs // 2)}))),
     }

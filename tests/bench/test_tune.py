@@ -238,6 +238,14 @@ def test_search_space_per_backbone():
     assert set(schnet) == common | {"hidden_features", "num_filters", "interactions"}
     assert max(schnet["hidden_features"].choices) == 32 and schnet["interactions"].high == 1  # smoke: no bigger
     assert "alignn_layers" not in schnet
+    # the shipped CHGNet trunk is fine-tuned around its own learning rate, a tenth of the budget's
+    from bench.budgets import get_budget
+
+    lr = get_budget("quick").lr
+    assert cgcnn["lr"].low == pytest.approx(lr / 10) and cgcnn["lr"].high == pytest.approx(lr * 10)
+    chgnet = tune.search_space("ptft", "quick", "chgnet")
+    assert chgnet["lr"].low == pytest.approx(lr / 100) and chgnet["lr"].high == pytest.approx(lr)
+    assert tune.search_space("scratch", "quick", "chgnet")["lr"].high == pytest.approx(lr * 10)
 
 
 def test_study_names_and_studies_keep_their_backbone(data_dir):
