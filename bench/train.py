@@ -167,12 +167,12 @@ class Trainer:
     def best_path(self) -> Path:
         return self.workdir / "best.pt"
 
-    def _say(self, message: str) -> None:
+    def _say(self, message: str, warning: bool = True) -> None:
         from rich.console import Console
         from rich.markup import escape
 
         console = getattr(self.progress, "console", None) or Console(stderr=True)
-        console.print(f"[yellow]{escape(message)}[/]", highlight=False)
+        console.print(f"[yellow]{escape(message)}[/]" if warning else escape(message), highlight=False)
 
     def _save(self, path: Path, payload: dict) -> None:
         from bench.artifacts import save_torch
@@ -236,7 +236,7 @@ class Trainer:
 
             self.head_fit = ridge_head(model, train.graphs, device=cfg.device)
             self._say(f"head: ridge fit on the {len(train)} training embeddings (alpha {self.head_fit['alpha']:g}, "
-                      f"training R² {self.head_fit['train_r2']:.3f}), then fine-tuned")
+                      f"training R² {self.head_fit['train_r2']:.3f}), then fine-tuned", warning=False)
         # The weights before any checkpoint is loaded are the run's initial ones (models are built from the
         # seed): kept to train again should the best-validation checkpoint turn out corrupt at the end.
         initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
