@@ -45,9 +45,11 @@ def test_shipped_trunk_verifies_and_has_a_full_card(entry):
 def test_default_commands_are_covered():
     """The headline command and the devi2024 ptft defaults are served by a shipped trunk."""
     served = {(s["task"], s["strategy"], s.get("pt_source")) for e in SHIPPED for s in e.serves}
-    assert ("piezo", "mpt", None) in served
-    for source in ("fe", "bg"):
-        assert ("devi2024-dc", "ptft", source) in served
+    for task in ("piezo", "devi2024-dc", "devi2024-ph", "devi2024-pz", "devi2024-gv", "devi2024-ebg",
+                 "devi2024-2d"):
+        assert (task, "mpt", None) in served, task
+        for source in ("fe", "bg"):
+            assert (task, "ptft", source) in served, (task, source)
 
 
 # -- the mechanism, on a smoke trunk -------------------------------------------------------------------------
