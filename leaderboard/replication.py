@@ -382,8 +382,8 @@ def evaluate(runs: list[Run], reference_csv: Path | None) -> list[ClaimResult]:
         if reference_csv is not None:
             paper_comps = evidence(paper_observations(reference_csv, studies), "paper")
             by_key = {c.key: c.ours for c in paper_comps}
-            for c in comps:
-                c.paper = by_key.get(c.key)
+            for c in comps:  # the paper's runs are ALIGNN's: another backbone's comparison has no paper cell
+                c.paper = by_key.get(c.key) if c.setting.split(" · ")[0] == "alignn" else None
         v, summary = verdict(comps)
         result = ClaimResult(key, text, _rule(evidence, verdict), needs, v, summary, comps)
         if reference_csv is not None:
