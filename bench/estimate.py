@@ -45,6 +45,7 @@ class Estimate:
     test_seconds: float
     shape: RunShape
     n_timed: int
+    embed_seconds: float = 0.0  # a frozen trunk's one pass over the training and validation structures
 
     @property
     def upper_bound(self) -> bool:
@@ -58,19 +59,26 @@ class Estimate:
         s = self.shape
         return (f"{'≤ ' if self.upper_bound else ''}{fmt_seconds(self.seconds, 1)} ({s.epochs} epochs × "
                 f"{fmt_seconds(self.epoch_seconds, 2)}, of which validation {fmt_seconds(self.validation_seconds, 2)}"
+                + (f"; frozen trunk embedded once {fmt_seconds(self.embed_seconds, 2)}" if self.embed_seconds else "")
                 + (f"; test {fmt_seconds(self.test_seconds, 2)}" if s.n_test else "")
                 + ("; early stopping may end it sooner" if self.upper_bound else "")
                 + f"; from {self.n_timed} timed steps)")
 
 
-def predict_seconds(t: Timings, shape: RunShape) -> Estimate:
+def predict_seconds(t: Timings, shape: RunShape, embed_per_structure: float = 0.0) -> Estimate:
     """The arithmetic: per epoch, every structure's forward/backward, one optimizer step per batch, a validation
-    pass over the validation set and the checkpoints; once, the first step's warm-up and the test evaluation."""
+    pass over the validation set and the checkpoints; once, the first step's warm-up and the test evaluation.
+
+    With a frozen trunk (``embed_per_structure`` > 0, ``bench.frozen_trunk``) the timings are the head's on
+    cached embeddings; the trunk's pass over the training and validation structures is paid once, and the test
+    evaluation runs the trunk."""
     steps = math.ceil(shape.n_train / shape.batch_size)
     validation = t.eval_per_structure * shape.n_val
     epoch = t.fb_per_structure * shape.n_train + t.opt_step * steps + validation + t.checkpoint
-    test = t.eval_per_structure * shape.n_test
-    return Estimate(epoch * shape.epochs + t.warmup_extra + test, epoch, validation, test, shape, t.n_timed)
+    embed = embed_per_structure * (shape.n_train + shape.n_val)
+    test = (embed_per_structure or t.eval_per_structure) * shape.n_test
+    return Estimate(epoch * shape.epochs + t.warmup_extra + embed + test, epoch, validation, test, shape,
+                    t.n_timed, embed)
 
 
 @dataclass(frozen=True)
@@ -158,8 +166,17 @@ def time_steps(model, train_graphs: list, cfg, n_val: int, sampling: Sampling = 
 def estimate_seconds(model, train_graphs: list, cfg, n_val: int, n_test: int = 0) -> Estimate:
     """Seconds the training will take (validation, checkpoints and the test evaluation included), from timed
     steps of real batches; ``float(estimate)`` is the total, ``estimate.describe()`` the line to print."""
+    from bench.frozen_trunk import embed_once, trunk_is_frozen
+
     shape = RunShape(len(train_graphs), n_val, n_test, cfg.batch_size, cfg.epochs, cfg.patience)
-    return predict_seconds(time_steps(model, train_graphs, cfg, n_val), shape)
+    if not train_graphs or not trunk_is_frozen(model):
+        return predict_seconds(time_steps(model, train_graphs, cfg, n_val), shape)
+    sample = train_graphs[:64]
+    embed_once(model, sample[:1], device=cfg.device)  # first-pass costs
+    t0 = time.perf_counter()
+    features = embed_once(model, sample, device=cfg.device)
+    per_structure = (time.perf_counter() - t0) / len(sample)
+    return predict_seconds(time_steps(model, features, cfg, n_val), shape, per_structure)
 
 
 def fmt_seconds(s: float, digits: int = 0) -> str:

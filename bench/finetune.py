@@ -62,6 +62,10 @@ def apply_mode(model, mode: str) -> dict[str, int]:
             module.requires_grad_(True)
         else:
             frozen_modules.append(module)
+    if not train:
+        # no trunk layer trains: the whole trunk (its parameter-free parts too) is a fixed function, which lets
+        # the trainer embed each structure once (bench.frozen_trunk)
+        frozen_modules.append(model.backbone)
     if mode == "new-head":
         model.head.reset_parameters()
     if mode == "last-layer":

@@ -38,7 +38,7 @@ def ridge_head(model, graphs: list, batch_size: int = 64, device: str = "cpu") -
     emb, ys = [], []
     for batch in batches(graphs, batch_size):
         batch = batch.to(device)
-        emb.append(model.backbone(batch).double().cpu())
+        emb.append(model.embed(batch).double().cpu())
         ys.append(batch.y.double().cpu())
     model.train(was_training)
     h, y = torch.cat(emb).numpy(), torch.cat(ys).numpy()

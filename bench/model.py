@@ -41,9 +41,14 @@ class PropertyModel(nn.Module):
         self.target_mean.copy_(torch.as_tensor(mean, dtype=self.target_mean.dtype))
         self.target_std.copy_(torch.as_tensor(std, dtype=self.target_std.dtype).clamp_min(1e-12))
 
+    def embed(self, batch) -> Tensor:
+        """The trunk's embedding ``[B, D]``; a batch of cached embeddings (``bench.frozen_trunk``) carries it."""
+        features = getattr(batch, "trunk_features", None)
+        return self.backbone(batch) if features is None else features
+
     def forward(self, batch) -> Tensor:
         """Standardised outputs ``[B, P]`` (what the loss sees)."""
-        return self.head(self.backbone(batch))
+        return self.head(self.embed(batch))
 
     @torch.no_grad()
     def predict(self, batch) -> Tensor:

@@ -326,7 +326,8 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
     tracker.log_json(state.history, "history.json")
     result = {"run_id": run_id, "run_key": key, "test_metrics": metrics, "wall_seconds": wall,
               "train_seconds": state.train_seconds, "config": config, "data_hash": data_hash,
-              "strategy_info": strategy_info | ({"head_fit": trainer.head_fit} if trainer.head_fit else {}),
+              "strategy_info": strategy_info | ({"head_fit": trainer.head_fit} if trainer.head_fit else {})
+              | ({"trunk_embedded_once": True} if trainer.embedded_once else {}),
               "n_parameters": n_params,
               "best_val_mae": state.best_val_mae, "val_mae": val_mae, "best_epoch": state.best_epoch,
               "epochs_run": state.epoch, "split_ids": {k: v.ids for k, v in splits.items()}, "git_commit": git_commit(),

@@ -26,6 +26,7 @@ from torch import nn
 from torch_geometric.data import Batch
 
 from bench.dataset import LabelledGraphs
+from bench.frozen_trunk import embed_once, trunk_is_frozen
 from bench.metrics import evaluate
 
 
@@ -145,7 +146,8 @@ class Trainer:
             raise ValueError(f"head_init {head_init!r}: 'random' (as built) or 'ridge' (bench.head_init)")
         self.model = model.to(config.device)
         self.head_init = head_init
-        self.head_fit: dict | None = None  # what the ridge fit chose, when head_init is 'ridge
+        self.head_fit: dict | None = None  # what the ridge fit chose, when head_init is 'ridge'
+        self.embedded_once = False  # whether the head trained on the frozen trunk's cached embeddings
         self.cfg = config
         self.workdir = Path(workdir)
         self.on_epoch = on_epoch
@@ -231,6 +233,13 @@ class Trainer:
         if backbone is not None and hasattr(backbone, "calibrate"):
             # before the snapshot below and before any resume: a resumed checkpoint carries the same statistics
             backbone.calibrate(batch.to(cfg.device) for batch in batches(train.graphs, cfg.batch_size))
+        self.embedded_once = trunk_is_frozen(model)
+        if self.embedded_once:
+            t0 = time.perf_counter()
+            train = LabelledGraphs(train.ids, embed_once(model, train.graphs, device=cfg.device), train.targets)
+            val = LabelledGraphs(val.ids, embed_once(model, val.graphs, device=cfg.device), val.targets)
+            self._say(f"trunk frozen: embedded the {len(train)} training and {len(val)} validation structures once "
+                      f"({time.perf_counter() - t0:.1f} s); the head trains on the embeddings", warning=False)
         if self.head_init == "ridge":
             from bench.head_init import ridge_head
 

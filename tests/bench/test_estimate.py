@@ -21,6 +21,16 @@ def test_estimate_adds_steps_validation_checkpoints_warmup_and_test():
     assert est.describe().startswith("4.2 s (3 epochs × 1.10 s")
 
 
+def test_a_frozen_trunk_is_paid_once_and_again_for_the_test_set():
+    head = Timings(fb_per_structure=0.001, opt_step=0.01, warmup_extra=0.0, eval_per_structure=0.0005,
+                   checkpoint=0.03, n_timed=4)
+    est = predict_seconds(head, RunShape(n_train=90, n_val=10, n_test=94, batch_size=32, epochs=3), 0.2)
+    assert est.embed_seconds == pytest.approx(0.2 * 100)  # training + validation structures, once
+    assert est.test_seconds == pytest.approx(0.2 * 94)  # the test set runs through the trunk
+    assert est.seconds == pytest.approx(3 * est.epoch_seconds + 20 + 18.8)
+    assert "frozen trunk embedded once 20 s" in est.describe()
+
+
 def test_early_stopping_makes_the_estimate_an_upper_bound():
     t = Timings(0.01, 0.05, 0.0, 0.002, 0.0, 4)
     bounded = predict_seconds(t, RunShape(720, 80, 94, 32, epochs=40, patience=15))
@@ -127,6 +137,14 @@ def test_estimate_times_several_steps_and_leaves_model_and_rng_as_they_were(piez
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BatchNorm statistics
     assert model.training and all(p.grad is None for p in model.parameters())
+
+    from bench.finetune import apply_mode
+
+    apply_mode(model, "new-head")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    frozen = estimate_seconds(model, graphs, TrainConfig(epochs=2, batch_size=4), n_val=3, n_test=5)
+    assert frozen.embed_seconds > 0 and "embedded once" in frozen.describe()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 def test_pretraining_prints_an_estimate_before_it_trains(data_dir):
