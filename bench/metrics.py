@@ -66,6 +66,26 @@ def evaluate(y_true, y_pred) -> dict[str, float]:
     return {name: metric(y_true, y_pred) for name, metric in METRICS.items()}
 
 
+# A task's declared target transform (``Task.target_transform``) and its inverse, to report errors in the
+# property's own units as well (a log10 task's MAE in decades says little to a user thinking in C/m²).
+INVERSE_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {"log10": lambda v: np.power(10.0, v)}
+
+
+def untransformed(transform: str, y_true, y_pred) -> dict[str, float]:
+    """Every metric after mapping targets and predictions back through the inverse of ``transform``."""
+    if transform not in INVERSE_TRANSFORMS:
+        raise ValueError(f"no inverse known for target transform {transform!r}; known: {', '.join(INVERSE_TRANSFORMS)}")
+    inverse = INVERSE_TRANSFORMS[transform]
+    a, b = _arrays(y_true, y_pred)
+    return evaluate(inverse(a), inverse(b))
+
+
+def untransformed_units(transform: str, units: str) -> str:
+    """``log10(C/m²)`` → ``C/m²``: the units a task's values have before its transform."""
+    prefix = f"{transform}("
+    return units[len(prefix):-1] if units.startswith(prefix) and units.endswith(")") else units
+
+
 def _arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     a = np.asarray(y_true, dtype=np.float64).ravel()
     b = np.asarray(y_pred, dtype=np.float64).ravel()

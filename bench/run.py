@@ -25,7 +25,7 @@ from bench.dataset import graph_config, graph_source, load_splits, target_stats
 from bench.estimate import estimate_seconds
 from bench.graphs.build import GraphParams
 from bench.leakage import check_disjoint, twin_flags
-from bench.metrics import evaluate
+from bench.metrics import evaluate, untransformed, untransformed_units
 from bench.progress import TrainingProgress
 from bench.provenance import git_commit, hardware, package_versions
 from bench.spec import GRAPH_OVERRIDES, RunSpec
@@ -336,6 +336,10 @@ def _run_planned(spec: RunSpec, plan: RunPlan, device: str, tracking_uri: str | 
                             "family": task_obj.family},
               "test_predictions": {"y_true": [float(v) for v in test.targets], "y_pred": [float(v) for v in pred]},
               "versions": package_versions(), "hardware": hardware(device), "finished_at": time.time()}
+    if task_obj.target_transform:  # errors in the property's own units too (e.g. C/m² for a log10 target)
+        result["test_metrics_untransformed"] = untransformed(task_obj.target_transform, test.targets, pred)
+        result["task_info"]["untransformed_units"] = untransformed_units(task_obj.target_transform, task_obj.units)
+        tracker.log_metrics({f"test_untransformed_{k}": v for k, v in result["test_metrics_untransformed"].items()})
     result = stamp_json(result, {"run_key": key})  # the record exported from it carries the same hash
     tracker.log_json(result, "record.json")
     tracker.finish("FINISHED")

@@ -45,8 +45,16 @@ def same_property(a: str, b: str) -> bool:
     which is how a physical task and its devi2024 copy are tied (piezo ~ devi2024-pz, log-gvrh ~ devi2024-gv)."""
     from tasks import get_task
 
+    a, b = same_structures(a), same_structures(b)
     ta, tb = get_task(a), get_task(b)
     return a == b or bool(set(ta.pt_aliases) & set(tb.pt_aliases))
+
+
+def same_structures(name: str) -> str:
+    """The task whose structures and splits ``name`` uses (``Task.structures_of``), else ``name``."""
+    from tasks import get_task
+
+    return get_task(name).structures_of or name
 
 
 TARGET_SOURCE_LABEL = "trunk saw the target's property"
@@ -106,7 +114,7 @@ def excluded_tests(target: str) -> tuple[str, ...]:
     siblings (``Task.pt_exclude``), sorted so that every sibling asks for the same cached trunk."""
     from tasks import get_task
 
-    return tuple(sorted({target, *get_task(target).pt_exclude}))
+    return tuple(sorted({same_structures(target), *get_task(target).pt_exclude}))
 
 
 def _fresh(config: dict):
@@ -151,7 +159,7 @@ def _spec(config: dict, sources: tuple[str, ...]):
                         backbone=config["backbone"], backbone_config=config["backbone_config"],
                         exclude_tasks=excluded_tests(config["task"]), weighting=pt.get("weighting", "equal"),
                         # the run's own test set follows its protocol: a fold's test set, else the fixed one
-                        exclude_folds=((config["task"], fold),) if (fold := config["split"].get("fold")) is not None
+                        exclude_folds=((same_structures(config["task"]), fold),) if (fold := config["split"].get("fold")) is not None
                         else ())
 
 

@@ -33,6 +33,10 @@ class Task:
     # Other targets whose test structures pre-training for this one also leaves out (a family's FT targets):
     # one cached trunk per source then serves the whole family, as in the paper.
     pt_exclude: tuple[str, ...] = ()
+    # Another task whose structures, cleaning and splits this one shares, with the same property on another
+    # scale (piezo-log ~ piezo): pre-training leaves out that task's test structures (so both ask for the same
+    # cached trunk) and a source of its property is this target's own property too.
+    structures_of: str | None = None
     notes: str = ""  # free text for the task card (decisions, caveats, how the source was cleaned)
     sources: tuple[Source, ...] = ()  # downloadable files (``bench data fetch``), see tasks.data.Source
 

@@ -41,3 +41,18 @@ def test_perfect_prediction_mad_mae_is_infinite():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError, match="3 values"):
         METRICS["mae"]([1, 2, 3], [1, 2])
+
+
+def test_untransformed_metrics_undo_log10_against_scikit_learn():
+    import sklearn.metrics as skm
+
+    from bench.metrics import untransformed, untransformed_units
+
+    logs_true, logs_pred = np.array([-3.0, -1.0, 0.5]), np.array([-2.0, -1.2, 0.4])
+    got = untransformed("log10", logs_true, logs_pred)
+    assert got["mae"] == pytest.approx(skm.mean_absolute_error(10 ** logs_true, 10 ** logs_pred), rel=1e-12)
+    assert got["r2"] == pytest.approx(skm.r2_score(10 ** logs_true, 10 ** logs_pred), rel=1e-12)
+    assert untransformed_units("log10", "log10(C/m²)") == "C/m²"
+    with pytest.raises(ValueError, match="no inverse known for target transform 'sqrt'"):
+        untransformed("sqrt", logs_true, logs_pred)
+
