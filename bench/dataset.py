@@ -42,47 +42,44 @@ def check_records(records: list[Record], source: str) -> None:
     check_targets([r.target for r in records], [r.id for r in records], source)
 
 
-class RuleGraphs:
+class RuleGraphs(GraphCache):
     """Graphs for a backbone that declares its own ``graph_rule`` (e.g. CHGNet's, built by its package's
-    converter), cached on disk under ``root`` like ``GraphCache``'s: one checksummed file per structure,
-    keyed by the structure's content hash and ``rule.key()`` (a corrupt entry is logged and rebuilt). Without
-    ``root`` every graph is built. Has ``GraphCache``'s ``get`` and counters."""
+    converter), cached on disk under ``root`` as ``GraphCache`` caches ALIGNN's (its hit / miss / corrupt-entry
+    logic, one checksummed file per structure), keyed by the structure's content hash and ``rule.key()``.
+    Without ``root`` every graph is built."""
 
     def __init__(self, rule, root: Path | None = None):
         import importlib
 
         module, attr = rule.build.split(":")
-        self.rule, self.params = rule, rule
+        self.rule = self.params = rule
         self._build = getattr(importlib.import_module(module), attr)
         self.root = None if root is None else Path(root) / f"rule-{rule.name}-{rule.key()}"
         self.hits = self.misses = self.rebuilt = 0
 
     def get(self, structure, source: str = "structure"):
-        import logging
-
-        from bench.graphs.build import structure_fingerprint
-        from bench.graphs.cache import CorruptEntry, read_entry, write_entry
+        def build(s, _rule):
+            return self._build(s, self.rule, source=source)
 
         if self.root is None:
             self.misses += 1
-            return self._build(structure, self.rule, source=source)
-        key = structure_fingerprint(structure)
-        path = self.root / key[:2] / f"{key}.pt"
-        if path.exists():
-            try:
-                data = read_entry(path, key, self.rule.key())
-                graph = self.rule.container_class()(**data["fields"])
-                self.hits += 1
-                return graph
-            except (CorruptEntry, KeyError, TypeError) as err:
-                logging.getLogger(__name__).warning("graph cache entry %s is corrupt (%s); rebuilding it",
-                                                    path, err)
-                self.rebuilt += 1
-        self.misses += 1
-        graph = self._build(structure, self.rule, source=source)
+            return build(structure, self.rule)
+        return super().get(structure, build)
+
+    def _write(self, path: Path, key: str, graph) -> None:
+        from bench.graphs.cache import write_entry
+
         write_entry(path, {"key": key, "params": self.rule.key(),
                            "fields": {**graph.to_dict(), "num_nodes": int(graph.num_nodes)}})
-        return graph
+
+    def _read(self, path: Path, key: str):
+        from bench.graphs.cache import CorruptEntry, read_entry
+
+        data = read_entry(path, key, self.rule.key())
+        try:
+            return self.rule.container_class()(**data["fields"])
+        except (KeyError, TypeError) as err:  # checksummed, yet not this rule's graph: rebuilt like any corrupt one
+            raise CorruptEntry(f"not a {self.rule.name} graph ({type(err).__name__}: {err})") from err
 
 
 def _declared_rule(backbone: str):
