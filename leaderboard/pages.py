@@ -107,6 +107,15 @@ def metadata_view(row: Row) -> dict:
              ("wall time", [wall], False), ("versions", versions, False),
              ("git commit", _distinct(r.record["git_commit"] for r in runs), True),
              ("records", [r.path.name for r in runs], True)]
+    back = [r for r in runs if isinstance(r.record.get("test_metrics_untransformed"), dict)]
+    if back:  # a log10 target: its errors in the property's own units too, per FT size
+        units = back[0].record["task_info"].get("untransformed_units", "")
+        by_size: dict = {}
+        for r in back:
+            by_size.setdefault(r.ft_size, []).append(float(r.record["test_metrics_untransformed"]["mae"]))
+        items.insert(2, ("test MAE back-transformed", [
+            f"N = {size_label(size)}: {fmt(statistics.fmean(v))} {units} (n={len(v)})"
+            for size, v in sorted(by_size.items(), key=lambda kv: size_order(kv[0]))], False))
     gpu = any(r.record["hardware"].get("gpu") for r in runs)
     return {"paper": False, "sort": repr(mean_wall), "items": items,
             "summary": f"{len(runs)} run{'s' * (len(runs) > 1)} · {fmt_seconds(mean_wall)} · "

@@ -175,6 +175,9 @@ def validate_record(record: Any) -> list[str]:
         if metric is not None and metric not in metrics:
             problems.append(f"'test_metrics' lacks the task's main metric {metric!r} "
                             f"(has {', '.join(sorted(metrics)) or 'nothing'})")
+    back = need(record, "test_metrics_untransformed", dict, "", optional=True)  # a log10 task's, in its units
+    if back is not None and not all(_is_number(v) and math.isfinite(v) for v in back.values()):
+        problems.append("'test_metrics_untransformed' values should be finite numbers")
     preds = need(record, "test_predictions", (dict, type(None)), "", optional=True)
     if preds:
         y_true = need(preds, "y_true", list, "test_predictions.")
