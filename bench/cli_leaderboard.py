@@ -131,9 +131,11 @@ def replication(
         claims = evaluate(load_records(results or DEFAULT_RESULTS), reference)
     except (RecordError, FileNotFoundError, ValueError) as err:
         _fail(escape(str(err)))
-    tables = [("claims", ["claim", "verdict", "our evidence", "same rule on the paper's runs"],
-               [[f"({c.key}) {c.claim}", c.verdict, c.summary, f"{c.paper_verdict}: {c.paper_summary}"]
-                for c in claims]),
+    tables = [("claims (verdict: ALIGNN, the paper's architecture)",
+               ["claim", "verdict", "our evidence", "other backbones", "same rule on the paper's runs"],
+               [[f"({c.key}) {c.claim}", c.verdict, c.summary,
+                 "; ".join(f"{b}: {v}" for b, v, _ in c.other_backbones) or "—",
+                 f"{c.paper_verdict}: {c.paper_summary}"] for c in claims]),
               ("evidence: MAE differences, 95 % t-intervals over paired trials (the paper's scaled units)",
                ["claim", "setting", "target", "N", "comparison", "ours", "outcome", "paper, same cell"],
                [list(row.values()) for row in comparison_rows(claims)])]

@@ -28,6 +28,7 @@ from leaderboard.reference import TASK_OF_CODE, read_rows
 HOLDS, PARTLY, FAILS, NOT_TESTED = "holds", "partly", "does not hold", "not tested"
 SUPPORTS, CONTRADICTS, INCONCLUSIVE, TOO_FEW = "supports", "contradicts", "inconclusive", "too few trials"
 OOD_TASK = "devi2024-2d"
+PAPER_BACKBONE = "alignn"
 PAPER_MODES = {"ALL-UF": "all", "": "all", "LAST-LAY": "last-layer", "NPH": "new-head", "2B": "2-body",
                "3B": "3-body"}
 
@@ -76,6 +77,10 @@ class Comparison:
     key: tuple = ()  # identity on the paper's side
 
     @property
+    def backbone(self) -> str:
+        return self.setting.split(" · ")[0]
+
+    @property
     def outcome(self) -> str:
         i = self.ours
         if not math.isfinite(i.low):
@@ -97,6 +102,8 @@ class ClaimResult:
     comparisons: list[Comparison] = field(default_factory=list)
     paper_verdict: str = NOT_TESTED
     paper_summary: str = ""
+    # (backbone, verdict, summary) for each backbone but the paper's: the same rule on its comparisons alone
+    other_backbones: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------- observations
@@ -383,9 +390,13 @@ def evaluate(runs: list[Run], reference_csv: Path | None) -> list[ClaimResult]:
             paper_comps = evidence(paper_observations(reference_csv, studies), "paper")
             by_key = {c.key: c.ours for c in paper_comps}
             for c in comps:  # the paper's runs are ALIGNN's: another backbone's comparison has no paper cell
-                c.paper = by_key.get(c.key) if c.setting.split(" · ")[0] == "alignn" else None
-        v, summary = verdict(comps)
+                c.paper = by_key.get(c.key) if c.backbone == PAPER_BACKBONE else None
+        # The claims are about the paper's architecture: its verdict is judged on ALIGNN's comparisons; every other
+        # backbone gets its own (is the best transfer strategy the same for every architecture?), never pooled.
+        v, summary = verdict([c for c in comps if c.backbone == PAPER_BACKBONE])
         result = ClaimResult(key, text, _rule(evidence, verdict), needs, v, summary, comps)
+        result.other_backbones = [(b, *verdict([c for c in comps if c.backbone == b]))
+                                  for b in sorted({c.backbone for c in comps} - {PAPER_BACKBONE})]
         if reference_csv is not None:
             result.paper_verdict, result.paper_summary = verdict(paper_comps)
         results.append(result)

@@ -140,7 +140,18 @@ def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
     assert all(c.paper is not None and c.paper.n == 5 for c in alignn["a"] + alignn["d"])
     # other backbones' comparisons are their own setting, never set beside the paper's ALIGNN numbers
     assert all(c.paper is None for c in results["a"].comparisons if not c.setting.startswith("alignn"))
+    # ... and judged on their own: the verdict is ALIGNN's, each other backbone has its own
+    others = dict((b, v) for b, v, _ in results["a"].other_backbones)
+    assert {"cgcnn", "schnet"} <= set(others) and "alignn" not in others
     assert results["a"].paper_verdict == HOLDS  # the rule reproduces the paper's claim on its own runs
+
+
+def test_a_claim_is_judged_on_alignn_and_each_other_backbone_on_its_own():
+    # ALIGNN: ptft beats scratch; CGCNN: ptft loses to scratch, by more. Pooled, the verdict would be mixed.
+    records = cell(PZ, 800, {S: 0.10, FE: 0.08}) + [as_backbone(r, "cgcnn") for r in cell(PZ, 800, {S: 0.10, FE: 0.14})]
+    a = verdicts(records)["a"]
+    assert a.verdict == HOLDS
+    assert [(b, v) for b, v, _ in a.other_backbones] == [("cgcnn", FAILS)]
 
 
 def test_replication_page_and_index_link(tmp_path):
@@ -164,7 +175,7 @@ def test_cli_replication_markdown(tmp_path):
     out = CliRunner().invoke(leaderboard_app, ["replication", "--markdown"])
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
-    assert lines[0] == "| claim | verdict | our evidence | same rule on the paper's runs |"
+    assert lines[0] == "| claim | verdict | our evidence | other backbones | same rule on the paper's runs |"
     assert any(line.startswith("| (b) The gain of PT-FT is largest at small N | not tested |") for line in lines)
     assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 6
     bad = CliRunner().invoke(leaderboard_app, ["replication", "--reference", str(tmp_path / "none.csv")])
