@@ -36,9 +36,10 @@ class Budget:
         return asdict(self)
 
     def describe(self, backbone: str = "alignn") -> str:
-        """``summary`` with its model part (before the first ";", written for ALIGNN) for ``backbone``."""
+        """``summary`` with its model part (before the first ";", written for ALIGNN) for ``backbone``; for ALIGNN
+        also the budget's graph choice (``GRAPH_CHOICE``)."""
         if backbone == "alignn":
-            return self.summary
+            return self.summary + (f"; {GRAPH_CHOICE[self.name]}" if self.name in GRAPH_CHOICE else "")
         sizes = ", ".join(f"{k} {v}" for k, v in self.backbone_config(backbone).items()) or "its paper's sizes"
         return f"{backbone} at {sizes};" + self.summary.split(";", 1)[-1]
 
@@ -46,6 +47,13 @@ class Budget:
         """The constructor arguments this budget sets for ``backbone`` (the rest keep their defaults)."""
         return dict(self.backbones.get(backbone, {}))
 
+
+# The graph each budget trains ALIGNN on, as printed before a run. Not a Budget field: the fields enter the
+# pre-training cache keys, and the graph rule is in every run's config already (``config["graph"]``).
+GRAPH_CHOICE = {
+    "quick": "the reference ALIGNN graph (the faster 3.5 Å three-body cutoff is opt-in: its accuracy cost is not "
+             "excluded, PERFORMANCE.md)",
+}
 
 BUDGETS: dict[str, Budget] = {
     "smoke": Budget(
