@@ -98,7 +98,7 @@ def run(
                                              help="ptft/mpt: accept a pre-training source of the target's own "
                                                   "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode", help="all | last-layer | new-head | 2-body | 3-body | all-but-embedding"),
-    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet | chgnet, or a baseline: mean | composition-gbr (see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper"),
     seed: int = typer.Option(0, "--seed", help="Seed for initialisation, batch order and subsampling."),
     device: str = typer.Option("auto", "--device", help="auto | cpu | cuda | cuda:N"),
@@ -199,7 +199,7 @@ def pretrain(
     sources: Optional[str] = typer.Option(None, "--sources", help="mpt: comma-separated sources."),
     strategy: str = typer.Option("ptft", "--strategy", help="ptft (one source) | mpt (several)"),
     pt_size: Optional[str] = typer.Option("941", "--pt-size", help="Structures per source: N, 1000, all."),
-    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (chgnet ships pre-trained: --pt-source mptrj; see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
     for_task: Optional[str] = typer.Option(None, "--for-task",
@@ -265,7 +265,7 @@ def sweep(
                                              help="ptft/mpt: accept a pre-training source of the target's own "
                                                   "property (refused otherwise; the record says so)."),
     ft_mode: str = typer.Option("all", "--ft-mode"),
-    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`)."),
+    backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet | chgnet, or a baseline: mean | composition-gbr (see `bench backbones`)."),
     budget: str = typer.Option("quick", "--budget", "-b"),
     seed: int = typer.Option(0, "--seed"),
     epochs: Optional[int] = typer.Option(None, "--epochs"),
