@@ -119,6 +119,20 @@ def test_a_trunk_for_another_split_is_refused(data_dir):
         check_trunk_covers_run({"key": "old", "data": {}}, config, data_dir)
 
 
+def test_a_trunk_that_excluded_piezo_serves_piezo_log_on_the_same_test_ids(data_dir):
+    import json
+
+    from bench import zoo
+
+    config = resolve_config("piezo-log", "mpt", "quick", 0, "cpu")
+    card = json.loads((zoo.get("alignn-quick-mpt6x941-piezo").folder() / "card.json").read_text())
+    check_trunk_covers_run(card, config, data_dir)  # the shipped card: it excluded piezo's (= piezo-log's) test set
+    tampered = {"key": "k", "data": {"exclusion": {"tasks": {"piezo": {
+        "protocol": "fixed", "test_ids_sha256": ids_digest(run_test_ids("piezo", {}, data_dir)[1:])}}}}}
+    with pytest.raises(LeakageError, match="not the 93 test structures of piezo-log"):
+        check_trunk_covers_run(tampered, config, data_dir)  # the ids themselves are still compared
+
+
 def test_collect_fails_loudly_if_a_test_structure_survives(data_dir, monkeypatch):
     """The post-collection guard: a broken per-block filter (simulated) is caught, not trained on."""
     import tasks.cleaning as cleaning
