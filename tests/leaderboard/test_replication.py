@@ -130,13 +130,16 @@ def test_paper_numbers_on_the_same_cells(tmp_path):
 
 
 def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
-    """Today, ALIGNN: PZ, DC, PH at N = 800, trials 1-3, scratch / ptft FE / ptft BG / mpt (CGCNN and SchNet:
-    scratch / ptft FE on the devi2024 targets)."""
+    """Today, ALIGNN: PZ, DC, PH at N = 800, trials 1-3, scratch / ptft FE / ptft BG / mpt; DC and PH also at
+    N = 100 (scratch, ptft FE) and in the frozen fine-tuning modes (CGCNN and SchNet: scratch / ptft FE on the
+    devi2024 targets; CHGNet: new-head and all from its shipped weights)."""
     results = {c.key: c for c in evaluate(load_records(DEFAULT_RESULTS), SHIPPED)}
     assert {k: c.verdict == NOT_TESTED for k, c in results.items()} == \
-           {"a": False, "b": True, "c": True, "d": False, "e": True, "f": True}
-    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in ("a", "d")}
-    assert len(alignn["a"]) == 6 and len(alignn["d"]) == 9
+           {"a": False, "b": False, "c": False, "d": False, "e": True, "f": True}
+    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in ("a", "c", "d")}
+    assert len(alignn["a"]) == 8 and len(alignn["d"]) == 9
+    # (c): all layers vs each frozen mode run (new-head, last-layer, ...) from the FE trunk, DC and PH, N = 100 and 800
+    assert {(c.task, c.ft_size) for c in alignn["c"]} == {(t, n) for t in ("devi2024-dc", "devi2024-ph") for n in (100, 800)}
     assert all(c.paper is not None and c.paper.n == 5 for c in alignn["a"] + alignn["d"])
     # other backbones' comparisons are their own setting, never set beside the paper's ALIGNN numbers
     assert all(c.paper is None for c in results["a"].comparisons if not c.setting.startswith("alignn"))
