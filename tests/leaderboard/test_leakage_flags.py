@@ -51,7 +51,7 @@ def test_site_marks_them_and_shows_a_table_without_them(committed, tmp_path, dat
     pz = (tmp_path / "site" / f"{PZ}.html").read_text()
     # the N=800 cell of every row (ALIGNN's four, other backbones' rows, the two baseline reference rows): 2 of 3
     runs = load_records(committed)
-    rows = {(r.backbone, r.config["strategy"], str(r.config["pretrain"].get("source")))
+    rows = {(r.backbone, r.config["strategy"], str(r.config["pretrain"].get("source")), r.config.get("ft_mode", "all"))
             for r in runs if r.task == PZ and r.config["split"].get("ft_size") == 800}
     gnn_rows = {row for row in rows if row[0] not in ("mean", "composition-gbr")}
     assert len(rows) - len(gnn_rows) == 2 and len({row for row in gnn_rows if row[0] == "alignn"}) == 4
@@ -59,8 +59,8 @@ def test_site_marks_them_and_shows_a_table_without_them(committed, tmp_path, dat
     assert "⚠ 2/3" in pz and "pz-365 (pool) ~ pz-367 (test)" in pz
     assert 'id="leaderboard-without-twins"' in pz and "Excluding runs trained on a test twin" in pz
     second = pz.split('id="leaderboard-without-twins"', 1)[1].split("</table>", 1)[0]
-    with_trial3 = {(r.backbone, r.config["strategy"], str(r.config["pretrain"].get("source")))
-                   for r in runs if r.task == PZ and r.config["split"].get("ft_size") == 800 and r.trial == 3}
+    with_trial3 = {(r.backbone, r.config["strategy"], str(r.config["pretrain"].get("source")),
+                    r.config.get("ft_mode", "all")) for r in runs if r.task == PZ and r.config["split"].get("ft_size") == 800 and r.trial == 3}
     assert 'class="twin"' not in second and second.count("<sup>n=1</sup>") == len(gnn_rows & with_trial3)
     dc = (tmp_path / "site" / "devi2024-dc.html").read_text()
     assert "without-twins" not in dc and 'class="twin"' not in dc
