@@ -1,0 +1,73 @@
+"""Every backbone on the devi2024 targets at N=800 (2D: its full set), from the committed records (issue "backbones").
+
+    python leaderboard/studies/backbones/table.py [RESULTS_DIR]
+
+Mean test MAE (R²) over trials (n when not 3), seed 0; Δ: paired difference (same trials) to the same backbone's
+scratch runs, and for CHGNet `all` to CHGNet `new-head`; "k/n better": trials where the arm's MAE is lower.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[3]
+PAPER_BEST_R2 = {"devi2024-gv": 0.774, "devi2024-ph": 0.979, "devi2024-dc": 0.697, "devi2024-ebg": 0.508,
+                 "devi2024-pz": 0.014, "devi2024-2d": 0.671}  # ../shared/reference: the paper's best mean R², N=800
+def main(results: Path) -> None:
+  rows = defaultdict(dict)
+
+
+def load(results: Path) -> dict:
+    rows: dict = defaultdict(dict)
+    for f in results.glob("devi2024-*.json"):
+        r = json.loads(f.read_text())
+        c = r["config"]
+        n = c["split"].get("ft_size") or "all"
+        if c.get("seed", 0) != 0 or n not in (800, "all"):
+            continue
+        arm = c["strategy"]
+        if arm == "ptft":
+            mode = c.get("ft_mode", "all")
+            arm = f"ptft-{c['pretrain']['source'].replace('devi2024-', '')}" + ("" if mode == "all" else f":{mode}")
+        rows[(c["task"], c.get("backbone", "alignn"), arm)][c["split"].get("trial")] = (
+            r["test_metrics"]["mae"], r["test_metrics"]["r2"])
+    return rows
+
+
+def cell(rows: dict, task: str, backbone: str, arm: str, ref: str | None = None) -> str:
+    d = rows.get((task, backbone, arm))
+    if not d:
+        return "—"
+    out = f"{np.mean([v[0] for v in d.values()]):.4f} ({np.mean([v[1] for v in d.values()]):.2f})"
+    out += "" if len(d) == 3 else f" n={len(d)}"
+    base = rows.get((task, backbone, ref)) if ref else None
+    common = sorted(set(d) & set(base)) if base else []
+    if common:
+        diffs = [d[k][0] - base[k][0] for k in common]
+        out += f", Δ {np.mean(diffs):+.4f} ({sum(x < 0 for x in diffs)}/{len(diffs)} better)"
+    return out
+
+
+def main(results: Path) -> None:
+    rows = load(results)
+    print("| target | ALIGNN scratch / mpt | CGCNN scratch | CGCNN ptft FE | SchNet scratch | SchNet ptft FE | "
+          "CHGNet new-head | CHGNet all | composition-GBR | paper best R² |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for t, best in PAPER_BEST_R2.items():
+        al = cell(rows, t, "alignn", "scratch")
+        if rows.get((t, "alignn", "mpt")):
+            al += " / mpt " + cell(rows, t, "alignn", "mpt", "scratch")
+        cells = [cell(rows, t, "cgcnn", "scratch"), cell(rows, t, "cgcnn", "ptft-fe", "scratch"),
+                 cell(rows, t, "schnet", "scratch"), cell(rows, t, "schnet", "ptft-fe", "scratch"),
+                 cell(rows, t, "chgnet", "ptft-mptrj:new-head"),
+                 cell(rows, t, "chgnet", "ptft-mptrj", "ptft-mptrj:new-head"), cell(rows, t, "composition-gbr", "scratch")]
+        print(f"| {t.removeprefix('devi2024-').upper()} | {al} | {' | '.join(cells)} | {best} |")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "leaderboard" / "results")
