@@ -34,23 +34,24 @@ def trunk_is_frozen(model) -> bool:
 
 
 @torch.no_grad()
-def embed_once(model, graphs: list, batch_size: int = 64, device: str = "cpu") -> list[Data]:
-    """One ``Data`` per graph with the trunk's embedding as ``trunk_features`` and the graph's ``y``; a
-    ``ValueError`` naming the structure if an embedding is not finite (it would poison every epoch)."""
+def embeddings(model, graphs: list, batch_size: int = 64, device: str = "cpu") -> torch.Tensor:
+    """``model.embed`` of every graph in eval mode, ``[N, D]`` (batches of cached embeddings pass through)."""
     from bench.train import batches
 
     was_training = model.training
     model.eval()
-    out: list[Data] = []
     try:
-        for start, batch in zip(range(0, len(graphs), batch_size), batches(graphs, batch_size)):
-            h = model.backbone(batch.to(device)).detach()
-            bad = (~torch.isfinite(h)).any(dim=1).nonzero().flatten().tolist()
-            if bad:
-                raise ValueError(f"the frozen trunk's embedding of training/validation structure #{start + bad[0]} "
-                                 f"is not finite")
-            for k in range(h.size(0)):
-                out.append(Data(**{FEATURES: h[k:k + 1].clone()}, y=graphs[start + k].y, num_nodes=1))
+        out = [model.embed(batch.to(device)).detach() for batch in batches(graphs, batch_size)]
     finally:
         model.train(was_training)
-    return out
+    return torch.cat(out) if out else torch.zeros(0, 0)
+
+
+def embed_once(model, graphs: list, batch_size: int = 64, device: str = "cpu") -> list[Data]:
+    """One ``Data`` per graph with the trunk's embedding as ``trunk_features`` and the graph's ``y``; a
+    ``ValueError`` naming the structure if an embedding is not finite (it would poison every epoch)."""
+    h = embeddings(model, graphs, batch_size, device)
+    bad = (~torch.isfinite(h)).any(dim=1).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(f"the frozen trunk's embedding of training/validation structure #{bad[0]} is not finite")
+    return [Data(**{FEATURES: h[k:k + 1].clone()}, y=g.y, num_nodes=1) for k, g in enumerate(graphs)]

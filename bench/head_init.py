@@ -26,22 +26,15 @@ def ridge_head(model, graphs: list, batch_size: int = 64, device: str = "cpu") -
     linear layer over the embedding."""
     from sklearn.linear_model import RidgeCV
 
-    from bench.train import batches
+    from bench.frozen_trunk import embeddings
 
     head = model.head
     linear = getattr(head, "linear", None)
     if type(head).__name__ != "LinearHead" or not isinstance(linear, torch.nn.Linear):
         raise ValueError(f"head_init 'ridge' fits one linear layer on the embedding; this head is "
                          f"{type(head).__name__}")
-    was_training = model.training
-    model.eval()
-    emb, ys = [], []
-    for batch in batches(graphs, batch_size):
-        batch = batch.to(device)
-        emb.append(model.embed(batch).double().cpu())
-        ys.append(batch.y.double().cpu())
-    model.train(was_training)
-    h, y = torch.cat(emb).numpy(), torch.cat(ys).numpy()
+    h = embeddings(model, graphs, batch_size, device).double().cpu().numpy()
+    y = torch.cat([g.y for g in graphs]).double().cpu().numpy()
     mean, std = model.target_mean.double().cpu().numpy(), model.target_std.double().cpu().numpy()
     z = (y - mean) / std
     if not (np.isfinite(h).all() and np.isfinite(z).all()):
