@@ -18,8 +18,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[3]
 PAPER_BEST_R2 = {"devi2024-gv": 0.774, "devi2024-ph": 0.979, "devi2024-dc": 0.697, "devi2024-ebg": 0.508,
                  "devi2024-pz": 0.014, "devi2024-2d": 0.671}  # ../shared/reference: the paper's best mean R², N=800
-def main(results: Path) -> None:
-  rows = defaultdict(dict)
 
 
 def load(results: Path) -> dict:

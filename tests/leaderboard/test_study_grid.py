@@ -1,0 +1,47 @@
+"""leaderboard/studies/paper_study/grid.py: a study cell is done exactly when ``bench sweep`` would skip it."""
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "leaderboard" / "results"
+
+
+@pytest.fixture(scope="module")
+def study():
+    spec = importlib.util.spec_from_file_location("study_grid", REPO / "leaderboard/studies/paper_study/grid.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_committed_record_marks_its_cell_done_and_no_other(study, data_dir, tmp_path):
+    block = next(b for b in study.BLOCKS if b.name == "cgcnn-scratch")
+    block = type(block)(**{**block.__dict__, "tasks": ("dc",)})
+    [empty] = study.status(block, tmp_path)
+    assert (empty["done"], empty["cells"]) == (0, 3)
+    assert empty["command"] == ("bench sweep --task devi2024-dc --strategies scratch --ft-sizes 800 --trials 1-3 "
+                                "--backbone cgcnn --export")
+    record = next(RESULTS.glob("devi2024-dc__cgcnn__scratch__quick__n800-t2__seed0__*.json"))
+    shutil.copy(record, tmp_path)
+    [one] = study.status(block, tmp_path)
+    assert one["done"] == 1 and one["missing"] == ["scratch n=800 t1", "scratch n=800 t3"]
+    # the same record does not count for another backbone's, strategy's or mode's cell
+    other = next(b for b in study.BLOCKS if b.name == "schnet-scratch")
+    assert study.status(type(other)(**{**other.__dict__, "tasks": ("dc",)}), tmp_path)[0]["done"] == 0
+
+
+def test_every_block_plans_and_the_cli_refuses_an_unknown_block(study, data_dir, tmp_path, capsys):
+    names = [b.name for b in study.BLOCKS]
+    assert len(names) == len(set(names))
+    main = next(b for b in study.BLOCKS if b.name == "main")
+    assert main.strategies == "scratch,ptft,mpt" and main.ft_sizes == "10,100,200,500,800" and len(main.tasks) == 5
+    assert len(list(study.cells(main, "pz", 0))) == 4 * 5 * 3  # scratch, ptft FE, ptft BG, mpt
+    assert study.main(["--results", str(tmp_path), "--block", "chgnet-all-2d"]) == 0
+    assert "0 of 1 cells have a committed record." in capsys.readouterr().out
+    assert study.main(["--block", "nope"]) == 2 and "unknown block(s) nope" in capsys.readouterr().err
