@@ -28,6 +28,10 @@ from leaderboard.reference import TASK_OF_CODE, read_rows
 HOLDS, PARTLY, FAILS, NOT_TESTED = "holds", "partly", "does not hold", "not tested"
 SUPPORTS, CONTRADICTS, INCONCLUSIVE, TOO_FEW = "supports", "contradicts", "inconclusive", "too few trials"
 OOD_TASK = "devi2024-2d"
+# The paper's main study pre-trains on 941 structures per source (its MPT trunks: 941 of each property). Claims
+# (a), (b), (d) and (e) compare arms at that size (or a shipped foundation trunk's, which has none); a run at
+# another PT size is evidence for (f) and (c) only, so one target's cell is never judged on two MPT trunks.
+MAIN_PT_SIZE = 941.0
 PAPER_BACKBONE = "alignn"
 PAPER_MODES = {"ALL-UF": "all", "": "all", "LAST-LAY": "last-layer", "NPH": "new-head", "2B": "2-body",
                "3B": "3-body"}
@@ -194,9 +198,15 @@ def _by_count(comps: list[Comparison]) -> tuple[str, str]:
     return (PARTLY if w else FAILS), summary
 
 
-def _arms(obs: Observations, task, size, strategy: str, mode: str | None = "all") -> list[Arm]:
+def _main_size(arm: Arm) -> bool:
+    return arm.pt_size in (None, MAIN_PT_SIZE)
+
+
+def _arms(obs: Observations, task, size, strategy: str, mode: str | None = "all",
+          any_pt_size: bool = False) -> list[Arm]:
     return sorted({k[2] for k in obs if k[:2] == (task, size) and k[2].strategy == strategy
-                   and (mode is None or k[2].ft_mode == mode)}, key=lambda a: (a.source or "", a.pt_size or 0))
+                   and (mode is None or k[2].ft_mode == mode) and (any_pt_size or _main_size(k[2]))},
+                  key=lambda a: (a.source or "", a.pt_size or 0))
 
 
 def _cells(obs: Observations) -> list[tuple[str, int | None]]:
@@ -204,8 +214,8 @@ def _cells(obs: Observations) -> list[tuple[str, int | None]]:
 
 
 def claim_a(obs: Observations, setting: str) -> list[Comparison]:
-    """PT-FT beats scratch on small targets. Evidence: MAE(ptft) − MAE(scratch) for every PT-FT source at every
-    (target, N) with an FT subset (the 2D out-of-domain set excluded), all layers fine-tuned, paired by trial.
+    """PT-FT beats scratch on small targets. Evidence: MAE(ptft) − MAE(scratch) for every PT-FT source (pre-trained
+    on the main study's 941 structures) at every (target, N) with an FT subset (the 2D out-of-domain set excluded), all layers fine-tuned, paired by trial.
     Verdict: the shared rule."""
     out = []
     for task, size in _cells(obs):
@@ -231,7 +241,8 @@ def claim_b(obs: Observations, setting: str) -> list[Comparison]:
     paired trial, with a Welch interval (different N share no subset). Supports when the interval is above 0.
     Verdict: the shared rule over these comparisons."""
     out = []
-    arms = {(k[0], k[2].kind): k[2] for k in obs if k[2].strategy == "ptft" and k[2].ft_mode == "all"}
+    arms = {(k[0], k[2].kind): k[2] for k in obs
+            if k[2].strategy == "ptft" and k[2].ft_mode == "all" and _main_size(k[2])}
     for (task, kind), arm in sorted(arms.items()):
         if task == OOD_TASK:
             continue
@@ -252,7 +263,7 @@ def claim_c(obs: Observations, setting: str) -> list[Comparison]:
     trial. Verdict: the shared rule."""
     out = []
     for task, size in _cells(obs):
-        for arm in _arms(obs, task, size, "ptft", mode=None):
+        for arm in _arms(obs, task, size, "ptft", mode=None, any_pt_size=True):
             if arm.ft_mode == "all":
                 continue
             full = Arm("ptft", arm.source, arm.pt_size, "all")
@@ -265,7 +276,7 @@ def claim_c(obs: Observations, setting: str) -> list[Comparison]:
 
 def claim_d(obs: Observations, setting: str) -> list[Comparison]:
     """MPT beats scratch and PT-FT on 4 of 6 targets. Evidence: MAE(mpt) − MAE(scratch) and MAE(mpt) − MAE(ptft)
-    for every PT-FT source, at every (target, N) with an FT subset, all layers fine-tuned, paired by trial.
+    for every PT-FT source, all trunks at the main study's PT size (941 per source), at every (target, N) with an FT subset, all layers fine-tuned, paired by trial.
     Verdict: MPT wins a cell when every comparison there has ≥ 2 trials and supports it (at
     least scratch and one PT-FT source present), and wins a target when it wins at least half of that target's
     testable cells; holds when it wins ≥ 2/3 of the tested targets (the paper's 4 of 6) with ≥ 4 targets
@@ -306,7 +317,8 @@ def verdict_d(comps: list[Comparison]) -> tuple[str, str]:
 
 def claim_e(obs: Observations, setting: str) -> list[Comparison]:
     """MPT generalises best to the 2D out-of-domain set. Evidence: MAE(mpt) − MAE(other) on devi2024-2d against
-    every other strategy there (scratch, each PT-FT source), at each N, paired by trial. Verdict:
+    every other strategy there (scratch, each PT-FT source at any PT size: the paper's 2D study pre-trains on whole
+    sources; MPT at the main study's), at each N, paired by trial. Verdict:
     holds when every comparison has ≥ 2 trials and supports it; partly when MPT's mean MAE is the lowest in
     every comparison but not every interval excludes 0 (or there is one trial only); does not hold when another
     strategy has a lower mean; not tested without MPT and another strategy on the 2D set."""
@@ -315,7 +327,7 @@ def claim_e(obs: Observations, setting: str) -> list[Comparison]:
         if task != OOD_TASK:
             continue
         for mpt in _arms(obs, task, size, "mpt"):
-            for other in [Arm("scratch")] + _arms(obs, task, size, "ptft"):
+            for other in [Arm("scratch")] + _arms(obs, task, size, "ptft", any_pt_size=True):
                 diff = _paired(obs, (task, size, mpt), (task, size, other))
                 if diff:
                     out.append(Comparison("e", setting, task, size, f"{mpt.label} − {other.label}", diff,
@@ -341,7 +353,7 @@ def claim_f(obs: Observations, setting: str) -> list[Comparison]:
     out = []
     for task, size in _cells(obs):
         groups: dict[tuple, list[Arm]] = {}
-        for arm in _arms(obs, task, size, "ptft", mode=None):
+        for arm in _arms(obs, task, size, "ptft", mode=None, any_pt_size=True):
             if arm.pt_size is not None:
                 groups.setdefault((arm.source, arm.ft_mode), []).append(arm)
         for (source, _), arms in sorted(groups.items()):

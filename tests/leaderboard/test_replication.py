@@ -96,6 +96,18 @@ def test_claim_d_counts_targets():
     assert verdicts(cell(PZ, 100, {S: 0.1, FE: 0.09}))["d"].verdict == NOT_TESTED
 
 
+def test_claims_compare_trunks_at_the_main_pt_size_and_f_the_others():
+    small_mpt, small_fe = ("mpt", None, "all", 300), ("ptft", "devi2024-fe", "all", 300)
+    records = [r for task in (PZ, DC, PH, GV) for r in cell(task, 100, {S: 0.10, FE: 0.09, M: 0.07,
+                                                                       small_mpt: 0.12, small_fe: 0.11})]
+    got = verdicts(records)
+    assert got["d"].verdict == HOLDS and all("(300)" not in c.what for c in got["d"].comparisons)
+    assert [c.what for c in got["a"].comparisons] == ["ptft ← devi2024-fe (941) − scratch"] * 4
+    assert got["f"].verdict == HOLDS and all("(941) − ptft ← devi2024-fe (300)" in c.what for c in got["f"].comparisons)
+    only_small = verdicts(cell(PZ, 100, {S: 0.10, FE: 0.09, small_mpt: 0.07}))["d"]
+    assert only_small.verdict == NOT_TESTED and only_small.comparisons == []
+
+
 def test_claim_e_two_d_out_of_domain():
     best = {S: 0.15, FE: 0.14, M: 0.12}
     assert verdicts(cell(TWO_D, None, best))["e"].verdict == HOLDS
