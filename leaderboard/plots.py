@@ -52,13 +52,19 @@ def dodge(curves: list[Curve], spread: float = 0.05) -> list[Curve]:
                                      for x, m, sd in c.points]) for i, c in enumerate(curves)]
 
 
+LEGEND_INSIDE = 6  # curves a panel's legend may hold inside the axes
+
+
 def learning_curves(path: Path, ours: list[Curve], paper: list[Curve], metric_label: str, title: str,
                     ticks: dict[float, str], floor: float | None = None, log_y: bool = False) -> Path:
     """Metric vs FT size (log x, error bars = std over trials, curves dodged apart); the paper's curves in a
     second panel with the same y axis. Means below ``floor`` are drawn on the floor as ▼ with their value
     written next to them."""
     panels = [("this suite", dodge(ours))] + ([("paper (Devi et al. 2024)", dodge(paper))] if paper else [])
-    fig = _figure(6.2 * len(panels), 4.4)
+    # a long legend goes below its panel, in two columns, and the figure grows to hold it: inside, it hid the curves
+    below = max(len([c for c in curves if c.points]) for _, curves in panels) > LEGEND_INSIDE
+    rows = max(math.ceil(len(curves) / 2) for _, curves in panels) if below else 0
+    fig = _figure(6.2 * len(panels), 4.4 + 0.17 * rows)
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (name, curves) in zip(axes, panels):
         clipped: list[str] = []
@@ -99,6 +105,8 @@ def learning_curves(path: Path, ours: list[Curve], paper: list[Curve], metric_la
         if not curves:
             ax.text(0.5, 0.5, "no runs recorded yet", transform=ax.transAxes, ha="center", va="center",
                     color="#888")
+        elif below:
+            ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
         elif any(c.points for c in curves):
             ax.legend(fontsize=7, loc="upper left" if floor is not None else "best")
     axes[0].set_ylabel(metric_label)

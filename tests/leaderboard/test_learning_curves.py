@@ -33,3 +33,18 @@ def test_dodge_separates_points_at_one_size_and_keeps_values():
     assert [c.points[0][1:] for c in dodge(curves)] == [(0.03, 0.001)] * 4
     assert dodge(curves[:1])[0].points == curves[0].points
     assert not wants_log_y([Curve("a", "#000", [(10, 0.5, 0.1), (800, 0.2, 0.1)])])
+
+
+def test_a_long_legend_goes_below_the_curves_and_the_figure_grows(tmp_path):
+    from PIL import Image
+
+    from leaderboard.plots import LEGEND_INSIDE, learning_curves
+
+    def height(n: int) -> int:
+        curves = [Curve(f"arm {i}", "#333", [(100.0, 0.05 + 0.001 * i, 0.01), (800.0, 0.03, 0.005)]) for i in range(n)]
+        path = learning_curves(tmp_path / f"{n}.png", curves, [], "test MAE", "t", {100.0: "100", 800.0: "800"})
+        with Image.open(path) as im:
+            return im.size[1]
+
+    few, many = height(LEGEND_INSIDE), height(3 * LEGEND_INSIDE)
+    assert many > few  # the legend's rows below the axes, instead of over the curves
