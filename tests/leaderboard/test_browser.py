@@ -171,3 +171,27 @@ def test_replication_page_renders(site, profile, tmp_path):
     assert dom.count("Not tested: no records of the cells it needs") == 3  # (c), (e), (f)
     index = dump_dom((site / "index.html").as_uri(), profile)
     assert 'href="replication.html"' in index
+
+
+@pytest.fixture(scope="module")
+def committed_site(tmp_path_factory) -> Path:
+    from leaderboard.build import DEFAULT_RESULTS
+
+    root = tmp_path_factory.mktemp("committed")
+    build_site(DEFAULT_RESULTS, root / "site")
+    return root / "site"
+
+
+@pytest.mark.parametrize("code", ["gv", "ph", "dc", "pz", "ebg", "2d"])
+def test_committed_records_render_learning_curves_for_every_target(committed_site, profile, code):
+    """The site as built from leaderboard/results/: each of the paper's six targets has its learning curves (this
+    suite's beside the paper's), loaded in the browser; the replication page lists the six claims."""
+    page = committed_site / f"devi2024-{code}.html"
+    dom = dump_dom(page.as_uri(), profile)
+    assert f'<img src="img/devi2024-{code}-learning-curves.png"' in dom
+    shown = re.search(r'data-plots-rendered="(\d+)/(\d+)"', dom)
+    assert shown and shown.group(1) == shown.group(2) and int(shown.group(2)) >= 1, "a plot failed to load"
+    assert len(re.findall(r'<tr class="run">', dom)) >= 2  # at least scratch and one transfer arm
+    replication = dump_dom((committed_site / "replication.html").as_uri(), profile) if code == "gv" else ""
+    if replication:
+        assert len(re.findall(r'<tr class="claim"><td><a href="#claim-[a-f]">', replication)) == 6
