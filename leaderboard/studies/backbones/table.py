@@ -4,6 +4,8 @@
 
 Mean test MAE (R²) over trials (n when not 3), seed 0; Δ: paired difference (same trials) to the same backbone's
 scratch runs, and for CHGNet `all` to CHGNet `new-head`; "k/n better": trials where the arm's MAE is lower.
+Transfer arms are the main study's (941 pre-training structures per source). A second table sets every transfer
+arm beside scratch wherever a backbone has an mpt run: which arm is that backbone's best.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ def load(results: Path) -> dict:
         if c.get("seed", 0) != 0 or n not in (800, "all"):
             continue
         arm = c["strategy"]
+        pt = (c.get("pretrain") or {}).get("pt_size")
+        if arm != "scratch" and pt not in (None, 941):  # trunks of another PT size are not the main study's arms
+            continue
         if arm == "ptft":
             mode = c.get("ft_mode", "all")
             arm = f"ptft-{c['pretrain']['source'].replace('devi2024-', '')}" + ("" if mode == "all" else f":{mode}")
@@ -65,6 +70,18 @@ def main(results: Path) -> None:
                  cell(rows, t, "chgnet", "ptft-mptrj:new-head"),
                  cell(rows, t, "chgnet", "ptft-mptrj", "ptft-mptrj:new-head"), cell(rows, t, "composition-gbr", "scratch")]
         print(f"| {t.removeprefix('devi2024-').upper()} | {al} | {' | '.join(cells)} | {best} |")
+    arms_table(rows)
+
+
+def arms_table(rows: dict) -> None:
+    """Which transfer arm is each backbone's best: every arm beside scratch where a backbone has an mpt run."""
+    arms = ("scratch", "ptft-fe", "ptft-bg", "mpt")
+    print("\n| target | backbone | " + " | ".join(arms) + " |\n|---|---|" + "---|" * len(arms))
+    for t in PAPER_BEST_R2:
+        for b in ("alignn", "cgcnn", "schnet"):
+            if rows.get((t, b, "mpt")):
+                cells = [cell(rows, t, b, a, None if a == "scratch" else "scratch") for a in arms]
+                print(f"| {t.removeprefix('devi2024-').upper()} | {b} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
