@@ -32,11 +32,13 @@ class Block:
     ft_mode: str = "all"
     backbone: str = "alignn"
     seeds: tuple[int, ...] = (0,)
+    pt_sizes: str = ""  # the PT-size study's --pt-sizes; empty: each source's default (941)
 
     def command(self, task: str, seed: int) -> str:
         parts = [f"bench sweep --task devi2024-{task}", f"--strategies {self.strategies}"]
         if self.strategies != "scratch":
             parts.append(f"--pt-sources {self.pt_sources}")
+        parts += [f"--pt-sizes {self.pt_sizes}"] if self.pt_sizes else []
         parts += [f"--ft-sizes {self.ft_sizes}", f"--trials {self.trials}"]
         parts += [f"--ft-mode {self.ft_mode}"] if self.ft_mode != "all" else []
         parts += [f"--backbone {self.backbone}"] if self.backbone != "alignn" else []
@@ -53,6 +55,8 @@ BLOCKS: list[Block] = [
     Block("2d-subsets", ("2d",), "scratch,ptft,mpt", "100,800"),
     # item 3: fine-tuning modes from the FE trunk (mode "all" and scratch are in "main")
     *[Block(f"mode-{m}", ("dc", "ph"), "ptft", "100,800", pt_sources="fe", ft_mode=m) for m in FT_MODES],
+    # item 4: pre-training size (941 is in "main")
+    Block("pt-size", ("dc", "ph", "pz"), "ptft", "800", pt_sizes="2500,5000"),
     # backbones item 5: scratch and the transfer arm per backbone at N = 800 (2D: its full set, once)
     *[Block(f"{b}-{arm}", TARGETS, arm, "800", pt_sources="fe", backbone=b)
       for b in ("cgcnn", "schnet") for arm in ("scratch", "ptft")],
@@ -73,7 +77,9 @@ def cells(block: Block, task: str, seed: int):
     from bench.sweep.grid import grid, parse_trials
 
     sizes = [None if s == "all" else int(s) for s in block.ft_sizes.split(",")]
-    for c in grid(block.strategies.split(","), sizes, parse_trials(block.trials), block.pt_sources.split(","), []):
+    pt_sizes = [int(n) for n in block.pt_sizes.split(",")] if block.pt_sizes else []
+    for c in grid(block.strategies.split(","), sizes, parse_trials(block.trials), block.pt_sources.split(","),
+                  pt_sizes):
         mode = block.ft_mode if c.strategy != "scratch" else "all"
         plan = plan_run(f"devi2024-{task}", c.strategy, "quick", seed, "cpu", None, c.ft_size, c.trial, None,
                         c.pretrain, mode, backbone=block.backbone)
