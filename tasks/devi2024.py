@@ -197,14 +197,28 @@ class HeldOutPoolSplit(GroupSplit):
 
 @dataclass(frozen=True)
 class PoolOnlySplit(GroupSplit):
-    """JARVIS 2D: a fixed test file and a pool file, no fine-tuning subsets; runs split the pool 90/10."""
+    """JARVIS 2D: a fixed test file and a pool file. Without ``ft_size`` a run splits the pool 90/10 in file
+    order (the paper's). The source has no fine-tuning subsets, so ``ft_size`` draws one from the pool for
+    ``trial`` by hashing ids (the same on every machine; one trial's draws are nested, its 100 inside its 800),
+    split 90/10 in draw order; the test file is never drawn from."""
 
-    ft_sizes: tuple[int, ...] = ()
-    trials: int = 1
+    ft_sizes: tuple[int, ...] = (100, 800)
+    trials: int = 3
     default_group: str | None = "pool"
 
+    def assign(self, data, ft_size=None, trial=1, fold=None):
+        if ft_size is None:
+            return super().assign(data, None, trial, fold)
+        if fold is not None:
+            raise ValueError("this task has a fixed test set, not cross-validation folds")
+        pool = list(data.groups[self.default_group])
+        self._check(ft_size, trial, len(pool))
+        chosen = _rank(pool, f"devi2024-2d:trial{trial}")[:ft_size]
+        return {**_train_val(chosen, self.val_fraction), "test": list(data.groups.get("test", []))}
+
     def describe(self):
-        return "the source's own files: fixed test set; the pool split 90/10 train/val in file order (no FT subsets)"
+        return ("the source's own files: fixed test set; the pool split 90/10 train/val in file order; FT subsets "
+                f"of {', '.join(map(str, self.ft_sizes))} × {self.trials} trials drawn from the pool by id hash")
 
 
 @dataclass(frozen=True)

@@ -102,8 +102,23 @@ def test_without_ft_size_the_whole_pool_is_split_in_order(loaded):
         assert len(split["val"]) == round(0.1 * len(data.groups["pool"]))
     split = get_task("devi2024-2d").split.assign(loaded["2d"])
     assert (len(split["train"]), len(split["val"]), len(split["test"])) == (894, 99, 110)
-    with pytest.raises(ValueError, match="no fine-tuning subset"):
-        get_task("devi2024-2d").split.assign(loaded["2d"], ft_size=10)
+
+
+
+def test_two_d_subsets_are_drawn_from_the_pool_nested_per_trial_never_from_test(loaded):
+    split, data = get_task("devi2024-2d").split, loaded["2d"]
+    pool, test = set(data.groups["pool"]), set(data.groups["test"])
+    draws = {(n, t): split.assign(data, ft_size=n, trial=t) for n in (100, 800) for t in (1, 2, 3)}
+    for (n, t), d in draws.items():
+        chosen = d["train"] + d["val"]
+        assert len(chosen) == n == len(set(chosen)) and set(chosen) <= pool and not set(chosen) & test
+        assert set(d["test"]) == test and len(d["val"]) == round(0.1 * n)
+        assert split.assign(data, ft_size=n, trial=t) == d  # deterministic
+    for t in (1, 2, 3):
+        assert set(draws[100, t]["train"] + draws[100, t]["val"]) < set(draws[800, t]["train"] + draws[800, t]["val"])
+    assert draws[100, 1]["train"] != draws[100, 2]["train"]
+    with pytest.raises(ValueError, match="trial must be in 1..3"):
+        split.assign(data, ft_size=100, trial=4)
 
 
 def test_bg_fe_hold_out_ten_percent_of_the_pool(loaded):
