@@ -153,9 +153,18 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
 def settings_fingerprint(run: Run) -> str:
     """Hash of the settings beyond the strategy (backbone size, training recipe, data limits, graph rule):
     runs with other hyper-parameters (a tuned learning rate, ``--epochs``) are not averaged with the budget's."""
+    from bench.foundation import FOUNDATIONS
+
     c = run.config
     train = {k: v for k, v in (c.get("train") or {}).items() if k not in ("seed", "device", "checkpoint_every_s")}
-    blob = json.dumps({"backbone": c.get("backbone_config"), "train": train, "limits": c.get("data_limits"),
+    # What the strategy itself sets is not another recipe: whether the trunk starts from shipped weights, and a
+    # foundation trunk's fine-tuning rate (the budget's times its lr_factor). Without this, CHGNet's scratch and
+    # fine-tuned runs would never be paired.
+    backbone = {k: v for k, v in (c.get("backbone_config") or {}).items() if k != "pretrained"}
+    foundation = FOUNDATIONS.get((c.get("pretrain") or {}).get("source"))
+    if isinstance(train.get("lr"), (int, float)):
+        train["lr"] = round(train["lr"] / (foundation.lr_factor if foundation else 1.0), 12)
+    blob = json.dumps({"backbone": backbone or None, "train": train, "limits": c.get("data_limits"),
                        "graph": c.get("graph")}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:6]
 

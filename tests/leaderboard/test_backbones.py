@@ -102,3 +102,26 @@ def test_task_with_only_baselines(tmp_path):
     assert "Only baseline models have records for this task so far." in html
     assert "baseline: mean" in html and "baseline: composition-gbr" not in html
     assert 'class="num best"' not in html
+
+
+def test_a_foundation_trunks_own_fine_tuning_rate_is_not_another_recipe():
+    """CHGNet from its shipped weights fine-tunes at the budget's rate × lr_factor with ``pretrained: True``;
+    its scratch runs use the budget's rate: one recipe, so the replication claims pair them. A tuned rate is not."""
+    from pathlib import Path
+
+    from bench.foundation import FOUNDATIONS
+    from leaderboard.boards import settings_fingerprint
+    from leaderboard.records import Run
+
+    def run(strategy: str, lr: float, **pretrain) -> Run:
+        r = as_backbone(make_record("devi2024-dc", strategy, 800, 1, skill=0.5), "chgnet")
+        r["config"]["train"] = {"epochs": 40, "lr": lr, "batch_size": 32}
+        r["config"]["backbone_config"] = {"model_name": "0.3.0", "pretrained": strategy != "scratch"}
+        r["config"]["pretrain"] = pretrain
+        return Run(Path("r.json"), r)
+
+    factor = FOUNDATIONS["mptrj"].lr_factor
+    scratch = settings_fingerprint(run("scratch", 2e-3))
+    assert settings_fingerprint(run("ptft", 2e-3 * factor, source="mptrj")) == scratch
+    assert settings_fingerprint(run("ptft", 5e-4, source="mptrj")) != scratch  # another rate: another recipe
+    assert settings_fingerprint(run("scratch", 2e-3 * factor)) != scratch

@@ -142,17 +142,25 @@ def test_paper_numbers_on_the_same_cells(tmp_path):
 
 
 def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
-    """Today, ALIGNN: PZ, DC, PH at N = 800, trials 1-3, scratch / ptft FE / ptft BG / mpt; DC and PH also at
-    N = 100 (scratch, ptft FE) and in the frozen fine-tuning modes (CGCNN and SchNet: scratch / ptft FE on the
-    devi2024 targets; CHGNet: new-head and all from its shipped weights)."""
+    """Today, ALIGNN: the four strategies on the five in-domain targets at N = 10, 100 (and 200 on DC, PH, PZ,
+    GV), on PZ, DC, PH at N = 800 (mpt from both the 300- and the 941-structure trunks), trials 1-3, and on the
+    2D set (full pool, and N = 100 x 3 trials); DC and PH in the frozen fine-tuning modes. CGCNN and SchNet:
+    scratch / ptft FE on the six targets, plus ptft BG and mpt on DC; CHGNet: new-head and all from its shipped
+    weights, scratch (trial 1) on DC, PH, PZ."""
     results = {c.key: c for c in evaluate(load_records(DEFAULT_RESULTS), SHIPPED)}
     assert {k: c.verdict == NOT_TESTED for k, c in results.items()} == \
-           {"a": False, "b": False, "c": False, "d": False, "e": True, "f": True}
-    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in ("a", "c", "d")}
-    assert len(alignn["a"]) == 8 and len(alignn["d"]) == 9
+           {"a": False, "b": False, "c": False, "d": False, "e": False, "f": True}
+    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in "acde"}
+    # (a): FE and BG against scratch at each in-domain (target, N) with records; the 300-structure mpt is left out
+    cells_a = {(c.task, c.ft_size) for c in alignn["a"]}
+    assert len(alignn["a"]) == 2 * len(cells_a) == 34 and ("devi2024-2d", 100) not in cells_a
+    assert len(alignn["d"]) == 3 * len(cells_a) and all("(300)" not in c.what for c in alignn["d"])
+    # (e): mpt against scratch, FE and BG on the full 2D pool (one run each) and at N = 100 (3 trials)
+    assert sorted({c.ft_size or 0 for c in alignn["e"]}) == [0, 100] and len(alignn["e"]) == 6
     # (c): all layers vs each frozen mode run (new-head, last-layer, ...) from the FE trunk, DC and PH, N = 100 and 800
     assert {(c.task, c.ft_size) for c in alignn["c"]} == {(t, n) for t in ("devi2024-dc", "devi2024-ph") for n in (100, 800)}
     assert all(c.paper is not None and c.paper.n == 5 for c in alignn["a"] + alignn["d"])
+    assert [c.paper is not None for c in alignn["e"]] == [c.ft_size is None for c in alignn["e"]]  # the paper: full pool
     # other backbones' comparisons are their own setting, never set beside the paper's ALIGNN numbers
     assert all(c.paper is None for c in results["a"].comparisons if not c.setting.startswith("alignn"))
     # ... and judged on their own: the verdict is ALIGNN's, each other backbone has its own
@@ -191,10 +199,11 @@ def test_cli_replication_markdown(tmp_path):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert lines[0] == "| claim | verdict | our evidence | other backbones | same rule on the paper's runs |"
-    assert any(line.startswith("| (e) MPT generalises best to the 2D out-of-domain set | not tested |")
-               for line in lines)
+    assert any(line.startswith("| (f) Larger pre-training sets help | not tested |") for line in lines)
+    assert any(line.startswith("| (a) PT-FT beats scratch on small targets |") and "chgnet: not tested" in line
+               for line in lines)  # CHGNet scratch has one trial: too few to judge
     assert any(line.startswith("| (c) Fine-tuning all layers beats frozen trunks |") and "| chgnet: " in line
                for line in lines)  # other backbones' verdicts in their own column
-    assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 8
+    assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 34
     bad = CliRunner().invoke(leaderboard_app, ["replication", "--reference", str(tmp_path / "none.csv")])
     assert bad.exit_code == 2 and "none.csv" in bad.output
