@@ -11,6 +11,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bench.foundation import FOUNDATIONS
 from leaderboard.leakage import FOUNDATION_LABEL, TARGET_LABEL, saw_target_property, saw_test_structures
 from leaderboard.records import Run
 from leaderboard.reference import CITATION, COLUMN_OF_METRIC, TARGET_TASKS, PaperRow
@@ -153,8 +154,6 @@ def _row_identity(run: Run) -> tuple[tuple, str, str, str | None]:
 def settings_fingerprint(run: Run) -> str:
     """Hash of the settings beyond the strategy (backbone size, training recipe, data limits, graph rule):
     runs with other hyper-parameters (a tuned learning rate, ``--epochs``) are not averaged with the budget's."""
-    from bench.foundation import FOUNDATIONS
-
     c = run.config
     train = {k: v for k, v in (c.get("train") or {}).items() if k not in ("seed", "device", "checkpoint_every_s")}
     # What the strategy itself sets is not another recipe: whether the trunk starts from shipped weights, and a

@@ -18,8 +18,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
-PAPER_BEST_R2 = {"devi2024-gv": 0.774, "devi2024-ph": 0.979, "devi2024-dc": 0.697, "devi2024-ebg": 0.508,
-                 "devi2024-pz": 0.014, "devi2024-2d": 0.671}  # ../shared/reference: the paper's best mean R², N=800
+sys.path.insert(0, str(ROOT))
+
+from leaderboard.evidence import MAIN_PT_SIZE  # noqa: E402
+
+TARGETS = ("devi2024-gv", "devi2024-ph", "devi2024-dc", "devi2024-ebg", "devi2024-pz", "devi2024-2d")
 
 
 def load(results: Path) -> dict:
@@ -32,7 +35,7 @@ def load(results: Path) -> dict:
             continue
         arm = c["strategy"]
         pt = (c.get("pretrain") or {}).get("pt_size")
-        if arm != "scratch" and pt not in (None, 941):  # trunks of another PT size are not the main study's arms
+        if arm != "scratch" and pt not in (None, MAIN_PT_SIZE):  # trunks of another PT size are not the main study's arms
             continue
         if arm == "ptft":
             mode = c.get("ft_mode", "all")
@@ -57,11 +60,16 @@ def cell(rows: dict, task: str, backbone: str, arm: str, ref: str | None = None)
 
 
 def main(results: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
+    from r2_table import paper_best  # the paper's best mean R², computed from its shipped table
+
+    best_r2 = paper_best()
     rows = load(results)
     print("| target | ALIGNN scratch / mpt | CGCNN scratch | CGCNN ptft FE | SchNet scratch | SchNet ptft FE | "
           "CHGNet new-head | CHGNet all | composition-GBR | paper best R² |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for t, best in PAPER_BEST_R2.items():
+    for t in TARGETS:
+        best = f"{best_r2[t][0]:.3f}"
         al = cell(rows, t, "alignn", "scratch")
         if rows.get((t, "alignn", "mpt")):
             al += " / mpt " + cell(rows, t, "alignn", "mpt", "scratch")
@@ -77,7 +85,7 @@ def arms_table(rows: dict) -> None:
     """Which transfer arm is each backbone's best: every arm beside scratch where a backbone has an mpt run."""
     arms = ("scratch", "ptft-fe", "ptft-bg", "mpt")
     print("\n| target | backbone | " + " | ".join(arms) + " |\n|---|---|" + "---|" * len(arms))
-    for t in PAPER_BEST_R2:
+    for t in TARGETS:
         for b in ("alignn", "cgcnn", "schnet"):
             if rows.get((t, b, "mpt")):
                 cells = [cell(rows, t, b, a, None if a == "scratch" else "scratch") for a in arms]

@@ -20,28 +20,23 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
 from leaderboard.records import load_records  # noqa: E402
-from leaderboard.reference import SHIPPED, TASK_OF_CODE, read_rows  # noqa: E402
+from leaderboard.evidence import MAIN_PT_SIZE  # noqa: E402
+from leaderboard.reference import SHIPPED, load_reference  # noqa: E402
 
 TARGETS = ("devi2024-gv", "devi2024-ph", "devi2024-dc", "devi2024-ebg", "devi2024-pz", "devi2024-2d")
-MAIN_PT_SIZE = 941
 
 
 def paper_best(csv_path: Path = SHIPPED) -> dict[str, tuple[float, str]]:
-    """Target -> (best mean R², its strategy) over the paper's main study at N = 800 and its 2D study."""
-    runs: dict[tuple, list[float]] = defaultdict(list)
-    for r in read_rows(csv_path):
-        task = TASK_OF_CODE.get(r["target"])
-        if task not in TARGETS or r["ft_mode"] not in ("", "ALL-UF"):
-            continue
-        if (r["study"], r["ft_size"]) not in (("main", "800"), ("ood_2d", "0")):
-            continue
-        arm = r["strategy"] + (f" ← {r['pt_source']}" if r["strategy"] == "ptft" else "")
-        runs[(task, arm)].append(float(r["r2"]))
+    """Target -> (best mean R², its strategy) over the paper's main study at N = 800 and its 2D study (the
+    table as the leaderboard reads it: ``load_reference``)."""
     best: dict[str, tuple[float, str]] = {}
-    for (task, arm), values in runs.items():
-        mean = statistics.fmean(values)
-        if task not in best or mean > best[task][0]:
-            best[task] = (mean, arm)
+    for task, rows in load_reference(csv_path).items():
+        size = None if task == "devi2024-2d" else 800
+        for row in rows:
+            values = row.values.get(size, {}).get("r2")
+            if task in TARGETS and values and (task not in best or statistics.fmean(values) > best[task][0]):
+                source = (row.source or "").removeprefix("devi2024-").upper()
+                best[task] = (statistics.fmean(values), row.strategy + (f" ← {source}" if source else ""))
     return best
 
 
