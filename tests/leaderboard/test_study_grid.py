@@ -56,3 +56,13 @@ def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it
     assert module.main([]) == 0
     out = capsys.readouterr().out
     assert out.startswith("| target | scratch |") and "| devi2024-ph | " in out and "(goal: 4 of 6)" in out
+
+
+def test_curves_table_prints_ours_beside_the_papers(capsys):
+    spec = importlib.util.spec_from_file_location("curves_table", REPO / "leaderboard/studies/paper_study/curves_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.paper()[("devi2024-dc", 10, "scratch")] > 1.0  # the paper's scratch at N = 10 (its table)
+    assert module.main([]) == 0
+    out = capsys.readouterr().out
+    assert "| DC | 800 | " in out and "in-domain cells with all four strategies." in out
