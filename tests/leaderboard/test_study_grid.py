@@ -45,6 +45,7 @@ def test_every_block_plans_and_the_cli_refuses_an_unknown_block(study, data_dir,
     assert study.main(["--results", str(tmp_path), "--block", "chgnet-all-2d"]) == 0
     assert "0 of 1 cells have a committed record." in capsys.readouterr().out
     assert study.main(["--block", "nope"]) == 2 and "unknown block(s) nope" in capsys.readouterr().err
+    assert study.main(["--results", str(tmp_path / "typo")]) == 2 and "typo does not exist" in capsys.readouterr().err
 
 
 def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it(capsys):

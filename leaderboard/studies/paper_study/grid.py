@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", action="append", help="only these blocks (default: all)")
     ap.add_argument("--missing", action="store_true", help="list each missing cell")
     args = ap.parse_args(argv)
+    if not args.results.is_dir():  # a mistyped folder would report every cell as missing
+        print(f"results folder {args.results} does not exist", file=sys.stderr)
+        return 2
     known = {b.name: b for b in BLOCKS}
     unknown = sorted(set(args.block or ()) - set(known))
     if unknown:
