@@ -3,9 +3,11 @@
     python leaderboard/studies/backbones/table.py [RESULTS_DIR]
 
 Mean test MAE (R²) over trials (n when not 3), seed 0; Δ: paired difference (same trials) to the same backbone's
-scratch runs, and for CHGNet `all` to CHGNet `new-head`; "k/n better": trials where the arm's MAE is lower.
+scratch runs, and for CHGNet `all` also to CHGNet `new-head`; "k/n better": trials where the arm's MAE is lower.
 Transfer arms are the main study's (941 pre-training structures per source). A second table sets every transfer
-arm beside scratch wherever a backbone has an mpt run: which arm is that backbone's best.
+arm beside scratch wherever a backbone has an mpt run: which arm is that backbone's best. A third sets each
+backbone's best run arm beside ALIGNN's best, paired on the same trials (same fine-tuning subset and test set).
+"Best" is the lowest mean test MAE among the arms run, so it flatters every backbone alike.
 """
 
 from __future__ import annotations
@@ -59,6 +61,13 @@ def cell(rows: dict, task: str, backbone: str, arm: str, ref: str | None = None)
     return out
 
 
+def best_arm(rows: dict, task: str, backbone: str) -> str | None:
+    """The arm (scratch included) with the lowest mean test MAE among ``backbone``'s runs on ``task``."""
+    means = {arm: np.mean([v[0] for v in d.values()]) for (t, b, arm), d in rows.items()
+             if t == task and b == backbone and d}
+    return min(means, key=means.get) if means else None
+
+
 def main(results: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
     from r2_table import paper_best  # the paper's best mean R², computed from its shipped table
@@ -66,8 +75,8 @@ def main(results: Path) -> None:
     best_r2 = paper_best()
     rows = load(results)
     print("| target | ALIGNN scratch / mpt | CGCNN scratch | CGCNN ptft FE | SchNet scratch | SchNet ptft FE | "
-          "CHGNet new-head | CHGNet all | composition-GBR | paper best R² |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "CHGNet scratch | CHGNet new-head | CHGNet all | CHGNet all vs new-head | composition-GBR | paper best R² |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for t in TARGETS:
         best = f"{best_r2[t][0]:.3f}"
         al = cell(rows, t, "alignn", "scratch")
@@ -75,10 +84,23 @@ def main(results: Path) -> None:
             al += " / mpt " + cell(rows, t, "alignn", "mpt", "scratch")
         cells = [cell(rows, t, "cgcnn", "scratch"), cell(rows, t, "cgcnn", "ptft-fe", "scratch"),
                  cell(rows, t, "schnet", "scratch"), cell(rows, t, "schnet", "ptft-fe", "scratch"),
-                 cell(rows, t, "chgnet", "ptft-mptrj:new-head"),
-                 cell(rows, t, "chgnet", "ptft-mptrj", "ptft-mptrj:new-head"), cell(rows, t, "composition-gbr", "scratch")]
+                 cell(rows, t, "chgnet", "scratch"), cell(rows, t, "chgnet", "ptft-mptrj:new-head", "scratch"),
+                 cell(rows, t, "chgnet", "ptft-mptrj", "scratch"),
+                 delta(rows, (t, "chgnet", "ptft-mptrj"), (t, "chgnet", "ptft-mptrj:new-head")),
+                 cell(rows, t, "composition-gbr", "scratch")]
         print(f"| {t.removeprefix('devi2024-').upper()} | {al} | {' | '.join(cells)} | {best} |")
     arms_table(rows)
+    best_table(rows)
+
+
+def delta(rows: dict, key: tuple, ref: tuple) -> str:
+    """Paired mean difference of ``key``'s runs to ``ref``'s on their common trials, or "—"."""
+    d, base = rows.get(key), rows.get(ref)
+    common = sorted(set(d) & set(base)) if d and base else []
+    if not common:
+        return "—"
+    diffs = [d[k][0] - base[k][0] for k in common]
+    return f"Δ {np.mean(diffs):+.4f} ({sum(x < 0 for x in diffs)}/{len(diffs)} better)"
 
 
 def arms_table(rows: dict) -> None:
@@ -91,6 +113,25 @@ def arms_table(rows: dict) -> None:
                 cells = [cell(rows, t, b, a, None if a == "scratch" else "scratch") for a in arms]
                 print(f"| {t.removeprefix('devi2024-').upper()} | {b} | " + " | ".join(cells) + " |")
 
+
+def best_table(rows: dict) -> None:
+    """Does another backbone's best arm beat ALIGNN's best? Paired on the trials both ran."""
+    print("\n| target | ALIGNN best | " + " | ".join(f"{b} best, Δ to ALIGNN's" for b in OTHERS) + " |\n|---|---|"
+          + "---|" * len(OTHERS))
+    for t in TARGETS:
+        ref = best_arm(rows, t, "alignn")
+        out = [f"{ref}: {cell(rows, t, 'alignn', ref)}" if ref else "—"]
+        for b in OTHERS:
+            arm = best_arm(rows, t, b)
+            if arm is None:
+                out.append("—")
+                continue
+            vs = delta(rows, (t, b, arm), (t, "alignn", ref)) if ref else "—"
+            out.append(f"{arm}: {cell(rows, t, b, arm)}" + ("" if vs == "—" else f", {vs}"))
+        print(f"| {t.removeprefix('devi2024-').upper()} | " + " | ".join(out) + " |")
+
+
+OTHERS = ("cgcnn", "schnet", "chgnet")
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "leaderboard" / "results")
