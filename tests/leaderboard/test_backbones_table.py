@@ -56,3 +56,11 @@ def test_committed_records_give_every_chgnet_arm_a_scratch_partner(table, capsys
     dc = next(line for line in lines if line.startswith("| DC |")).split(" | ")
     chgnet_all = dc[header.index("CHGNet all")]
     assert "Δ" in chgnet_all and "better)" in chgnet_all  # paired with CHGNet scratch on DC
+
+
+def test_a_missing_results_folder_is_an_error_not_an_empty_table(tmp_path):
+    import subprocess
+
+    out = subprocess.run([sys.executable, str(REPO / "leaderboard/studies/backbones/table.py"), str(tmp_path / "nope")],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "nope does not exist" in out.stderr and not out.stdout
