@@ -59,6 +59,20 @@ def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it
     assert out.startswith("| target | scratch |") and "| devi2024-ph | " in out and "(goal: 4 of 6)" in out
 
 
+def test_r2_table_reads_2d_on_the_whole_pool_only(tmp_path):
+    from tests.leaderboard.test_build import make_record, write_records
+
+    spec = importlib.util.spec_from_file_location("r2_table", REPO / "leaderboard/studies/paper_study/r2_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    full = make_record("devi2024-2d", "scratch", None, 1, skill=0.9)
+    subsets = [make_record("devi2024-2d", "scratch", n, t, skill=0.2) for n in (100, 800) for t in (1, 2)]
+    gv = [make_record("devi2024-gv", "scratch", n, 1, skill=0.5) for n in (500, 800)]
+    ours = module.ours(write_records(tmp_path, [full, *subsets, *gv]))
+    assert ours["devi2024-2d"]["scratch"] == [full["test_metrics"]["r2"]]  # N = 800 subsets are not more trials
+    assert ours["devi2024-gv"]["scratch"] == [gv[1]["test_metrics"]["r2"]]
+
+
 def test_curves_table_prints_ours_beside_the_papers(capsys):
     spec = importlib.util.spec_from_file_location("curves_table", REPO / "leaderboard/studies/paper_study/curves_table.py")
     module = importlib.util.module_from_spec(spec)
