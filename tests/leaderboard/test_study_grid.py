@@ -48,10 +48,16 @@ def test_every_block_plans_and_the_cli_refuses_an_unknown_block(study, data_dir,
     assert study.main(["--results", str(tmp_path / "typo")]) == 2 and "typo does not exist" in capsys.readouterr().err
 
 
-def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it(capsys):
+@pytest.fixture(scope="module")
+def r2_table():
     spec = importlib.util.spec_from_file_location("r2_table", REPO / "leaderboard/studies/paper_study/r2_table.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it(r2_table, capsys):
+    module = r2_table
     best = {t.removeprefix("devi2024-"): round(v, 3) for t, (v, _) in module.paper_best().items()}
     assert best == {"gv": 0.774, "ph": 0.979, "dc": 0.697, "ebg": 0.508, "pz": 0.014, "2d": 0.671}
     assert module.main([]) == 0
@@ -59,12 +65,10 @@ def test_paper_best_r2_is_computed_from_the_shipped_table_as_the_issue_quotes_it
     assert out.startswith("| target | scratch |") and "| devi2024-ph | " in out and "(goal: 4 of 6)" in out
 
 
-def test_r2_table_reads_2d_on_the_whole_pool_only(tmp_path):
+def test_r2_table_reads_2d_on_the_whole_pool_only(r2_table, tmp_path):
     from tests.leaderboard.test_build import make_record, write_records
 
-    spec = importlib.util.spec_from_file_location("r2_table", REPO / "leaderboard/studies/paper_study/r2_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = r2_table
     full = make_record("devi2024-2d", "scratch", None, 1, skill=0.9)
     subsets = [make_record("devi2024-2d", "scratch", n, t, skill=0.2) for n in (100, 800) for t in (1, 2)]
     gv = [make_record("devi2024-gv", "scratch", n, 1, skill=0.5) for n in (500, 800)]
