@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 
@@ -165,12 +166,21 @@ def test_pruned_trial_stops_its_run_and_marks_it(data_dir, isolated_home):
 
 # -- the command: a smoke study, killed mid-study and rerun ------------------------------------------------------
 def _trials(db):
+    import sqlite3
+
     import optuna
 
+    # Optuna's RDB storage creates and stamps the schema when it opens a fresh file; opening it here while the
+    # tuner does the same races on alembic_version and kills the tuner. Look read-only until the study exists.
     try:
-        return optuna.load_study(study_name="piezo-scratch-smoke", storage=f"sqlite:///{db}").get_trials()
-    except Exception:  # not created yet
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            ready = con.execute("SELECT 1 FROM alembic_version").fetchone() and con.execute(
+                "SELECT 1 FROM studies WHERE study_name = ?", ("piezo-scratch-smoke",)).fetchone()
+    except sqlite3.Error:  # not created yet, or being created
         return []
+    if not ready:
+        return []
+    return optuna.load_study(study_name="piezo-scratch-smoke", storage=f"sqlite:///{db}").get_trials()
 
 
 def test_smoke_study_killed_and_rerun_ends_complete(data_dir, isolated_home, tmp_path):
