@@ -146,7 +146,7 @@ def verdict_d(comps: list[Comparison]) -> tuple[str, str]:
 def claim_e(obs: Observations, setting: str) -> list[Comparison]:
     """MPT generalises best to the 2D out-of-domain set. Evidence: MAE(mpt) − MAE(other) on devi2024-2d against
     every other strategy there (scratch, each PT-FT source at any PT size: the paper's 2D study pre-trains on whole
-    sources; MPT at the main study's), at each N, paired by trial. Verdict:
+    sources; MPT at the main study's), at each N, paired by trial (by seed on the full pool). Verdict:
     holds when every comparison has ≥ 2 trials and supports it; partly when MPT's mean MAE is the lowest in
     every comparison but not every interval excludes 0 (or there is one trial only); does not hold when another
     strategy has a lower mean; not tested without MPT and another strategy on the 2D set."""

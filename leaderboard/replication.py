@@ -3,7 +3,8 @@ here, never typed in.
 
 The evidence is paired: two ways of training compared on the same target, FT size and trial (the trial fixes
 the fine-tuning subset, the same file for every strategy), as a difference of test MAE (lower is better) with a
-95 % t-interval over trials. A comparison *supports* a claim when its interval lies wholly on the claim's side of
+95 % t-interval over trials. On the full training pool there is no subset to draw, so there the seed (which
+draws the pre-training set, the initialisation and the batch order) is the replicate instead of the trial. A comparison *supports* a claim when its interval lies wholly on the claim's side of
 0, *contradicts* it when wholly on the other side, is *inconclusive* otherwise, and has *too few trials* below two
 paired trials (no interval). Each claim's rule (its function's docstring) turns its comparisons into a verdict:
 holds / partly / does not hold / not tested — the last when no comparison it needs has two paired trials.
@@ -75,10 +76,20 @@ def _pt_size(value) -> float | None:
     return float(text) if text.replace(".", "", 1).isdigit() else None
 
 
+def _replicate(run: Run) -> int:
+    """What pairs two runs: the trial (its FT subset or CV fold); on the full pool, where every trial is the same
+    set, the seed (numbered from 1, as trials are)."""
+    split = run.config["split"]
+    if split.get("ft_size") is None and split.get("fold") is None:
+        return int(run.config["seed"]) + 1
+    return run.trial
+
+
 def observations(runs: list[Run]) -> dict[str, Observations]:
     """Our MAE per setting (backbone · budget, and the settings hash when one backbone and budget hold several
-    recipes) → (task, N, arm) → trial. Baseline models and trunks that saw the target's property are left out;
-    several seeds of one trial are averaged."""
+    recipes) → (task, N, arm) → replicate (``_replicate``). Baseline models and trunks that saw the target's
+    property are left out; on a subset, several seeds of one trial are averaged (they share the subset, so they
+    are not independent draws of it)."""
     fingerprints: dict[tuple, set] = {}
     for run in runs:
         fingerprints.setdefault((run.backbone, run.budget), set()).add(settings_fingerprint(run))
@@ -93,7 +104,7 @@ def observations(runs: list[Run]) -> dict[str, Observations]:
                   None if run.strategy == "scratch" else _pt_size(pt.get("pt_size")),
                   "all" if run.strategy == "scratch" else run.ft_mode)
         cell = raw.setdefault(_setting(run, fingerprints), {}).setdefault((run.task, run.ft_size, arm), {})
-        cell.setdefault(run.trial, []).append(float(run.metrics["mae"]))
+        cell.setdefault(_replicate(run), []).append(float(run.metrics["mae"]))
     return {s: {k: {t: statistics.fmean(v) for t, v in trials.items()} for k, trials in cells.items()}
             for s, cells in raw.items()}
 

@@ -20,8 +20,8 @@ _ids = itertools.count()
 NOISE = (0.0, 0.001, -0.001, 0.0005, -0.0005)  # per trial: keeps the paired intervals narrow but not empty
 
 
-def rec(task, strategy, n, trial, mae, *, source=None, ft_mode="all", pt_size=None, backbone=None) -> dict:
-    r = make_record(task, strategy, n, trial, skill=0.5, source=source, ft_mode=ft_mode,
+def rec(task, strategy, n, trial, mae, *, source=None, ft_mode="all", pt_size=None, backbone=None, seed=0) -> dict:
+    r = make_record(task, strategy, n, trial, skill=0.5, source=source, ft_mode=ft_mode, seed=seed,
                     sources=[s for s in MPT_PZ + [PZ] if s != task] if strategy == "mpt" else None)
     r["test_metrics"]["mae"] = mae
     if pt_size is not None:
@@ -31,12 +31,13 @@ def rec(task, strategy, n, trial, mae, *, source=None, ft_mode="all", pt_size=No
 
 
 def cell(task, n, maes: dict, trials=(1, 2, 3)) -> list[dict]:
-    """Records of one (task, N): ``maes`` maps (strategy, source, ft_mode, pt_size) to a base MAE."""
+    """Records of one (task, N): ``maes`` maps (strategy, source, ft_mode, pt_size) to a base MAE. On the full
+    pool (N None) the replicates are seeds 0, 1, … of trial 1, as ``bench sweep --ft-sizes all --seed S`` makes."""
     out = []
     for (strategy, source, mode, pt), base in maes.items():
         for t in trials:
-            out.append(rec(task, strategy, n, t, base + NOISE[t - 1] * (strategy != "scratch"), source=source,
-                           ft_mode=mode, pt_size=pt))
+            out.append(rec(task, strategy, n, 1 if n is None else t, base + NOISE[t - 1] * (strategy != "scratch"),
+                           source=source, ft_mode=mode, pt_size=pt, seed=t - 1 if n is None else 0))
     return out
 
 
@@ -115,6 +116,18 @@ def test_claim_e_two_d_out_of_domain():
     assert one.verdict == PARTLY and "lower in 2 of 2" in one.summary  # lowest mean, no interval
     assert verdicts(cell(TWO_D, None, {S: 0.15, FE: 0.11, M: 0.12}))["e"].verdict == FAILS
     assert verdicts(cell(PZ, 100, best))["e"].verdict == NOT_TESTED
+
+
+def test_full_pool_replicates_are_seeds_and_subset_seeds_are_averaged():
+    # full pool: trial 1 under seeds 0, 1, 2 are three paired replicates, so an interval exists
+    e = verdicts(cell(TWO_D, None, {S: 0.15, FE: 0.14, M: 0.12}))["e"]
+    assert [c.ours.n for c in e.comparisons] == [3, 3]
+    # a subset: seeds of one trial share its FT structures, so they are averaged into one replicate
+    same_subset = [rec(TWO_D, s, 100, 1, m + 0.001 * seed, seed=seed)
+                   for s, m in (("scratch", 0.15), ("mpt", 0.12)) for seed in (0, 1, 2)]
+    e = verdicts(same_subset)["e"]
+    assert [c.ours.n for c in e.comparisons] == [1] and e.comparisons[0].outcome == TOO_FEW
+    assert e.comparisons[0].ours.mean == pytest.approx(-0.03)
 
 
 def test_claim_f_larger_pretraining_sets():
