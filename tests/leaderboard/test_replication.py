@@ -155,10 +155,9 @@ def test_paper_numbers_on_the_same_cells(tmp_path):
 
 
 def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
-    """Today, ALIGNN: the four strategies on the five in-domain targets at N = 10, 100, 200 and 800, trials 1-3
-    (at N = 800 on PZ, DC, PH also mpt from the 300-structure trunks); at N = 500 all four on GV, DC and PZ, scratch
-    and FE and BG on EBG (no mpt yet), scratch and FE on PH (so PH N = 500 has one transfer arm); the 2D set (full
-    pool once, N = 100 and 800 x 3 trials); DC and PH in all six fine-tuning modes at N = 100 and 800. CGCNN and
+    """Today, ALIGNN: the four strategies on the five in-domain targets at N = 10, 100, 200, 500 and 800, trials
+    1-3 (at N = 800 on PZ, DC, PH also mpt from the 300-structure trunks); the 2D set (full pool under seed 0, and
+    seed 1 as its records land; N = 100 and 800 x 3 trials); DC and PH in all six fine-tuning modes at N = 100 and 800. CGCNN and
     SchNet: scratch / ptft FE on the six targets, plus ptft BG and mpt on DC; CHGNet: new-head and all from its
     shipped weights, and scratch, on the six targets (trials 1-3; 2D once)."""
     results = {c.key: c for c in evaluate(load_records(DEFAULT_RESULTS), SHIPPED)}
@@ -169,11 +168,11 @@ def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
     cells_a = {(c.task, c.ft_size) for c in alignn["a"]}
     per_cell = {cell: sum((c.task, c.ft_size) == cell for c in alignn["a"]) for cell in cells_a}
     assert len(cells_a) == 25 and not any(t == "devi2024-2d" for t, _ in cells_a)
-    assert {cell for cell, k in per_cell.items() if k != 2} == {("devi2024-ph", 500)}  # its BG runs are not in yet
-    assert len(alignn["a"]) == 49
-    # (d): mpt against scratch, FE and BG wherever mpt has records (not yet at N = 500 on PH and EBG)
+    assert set(per_cell.values()) == {2} and len(alignn["a"]) == 50
+    assert {n for _, n in cells_a} == {10, 100, 200, 500, 800}
+    # (d): mpt against scratch, FE and BG on every cell of (a): the main grid is complete
     cells_d = {(c.task, c.ft_size) for c in alignn["d"]}
-    assert cells_d == cells_a - {("devi2024-ph", 500), ("devi2024-ebg", 500)} and len(alignn["d"]) == 3 * len(cells_d)
+    assert cells_d == cells_a and len(alignn["d"]) == 75
     assert all("(300)" not in c.what for c in alignn["d"])
     # (e): mpt against scratch, FE and BG on the full 2D pool (one run each) and at N = 100 and 800 (3 trials)
     assert sorted({c.ft_size or 0 for c in alignn["e"]}) == [0, 100, 800] and len(alignn["e"]) == 9
@@ -224,6 +223,6 @@ def test_cli_replication_markdown(tmp_path):
     assert "chgnet: " in a_line and "chgnet: not tested" not in a_line  # CHGNet scratch has >= 2 trials: judged
     assert any(line.startswith("| (c) Fine-tuning all layers beats frozen trunks |") and "| chgnet: " in line
                for line in lines)  # other backbones' verdicts in their own column
-    assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 49
+    assert sum(line.startswith("| (a) | alignn · quick |") for line in lines) == 50
     bad = CliRunner().invoke(leaderboard_app, ["replication", "--reference", str(tmp_path / "none.csv")])
     assert bad.exit_code == 2 and "none.csv" in bad.output
