@@ -72,8 +72,12 @@ def test_r2_table_reads_2d_on_the_whole_pool_only(r2_table, tmp_path):
     full = make_record("devi2024-2d", "scratch", None, 1, skill=0.9)
     subsets = [make_record("devi2024-2d", "scratch", n, t, skill=0.2) for n in (100, 800) for t in (1, 2)]
     gv = [make_record("devi2024-gv", "scratch", n, 1, skill=0.5) for n in (500, 800)]
-    ours = module.ours(write_records(tmp_path, [full, *subsets, *gv]))
-    assert ours["devi2024-2d"]["scratch"] == [full["test_metrics"]["r2"]]  # N = 800 subsets are not more trials
+    full_seed1 = make_record("devi2024-2d", "scratch", None, 1, skill=0.8, seed=1)
+    gv_seed1 = make_record("devi2024-gv", "scratch", 800, 1, skill=0.1, seed=1)
+    ours = module.ours(write_records(tmp_path, [full, full_seed1, *subsets, *gv, gv_seed1]))
+    # N = 800 subsets are not more trials of the whole pool; its seeds are (a subset's seeds are not)
+    assert sorted(ours["devi2024-2d"]["scratch"]) == sorted([full["test_metrics"]["r2"],
+                                                             full_seed1["test_metrics"]["r2"]])
     assert ours["devi2024-gv"]["scratch"] == [gv[1]["test_metrics"]["r2"]]
 
 
