@@ -34,7 +34,7 @@ def _arms(obs: Observations, task, size, strategy: str, mode: str | None = "all"
           any_pt_size: bool = False) -> list[Arm]:
     return sorted({k[2] for k in obs if k[:2] == (task, size) and k[2].strategy == strategy
                    and (mode is None or k[2].ft_mode == mode) and (any_pt_size or _main_size(k[2]))},
-                  key=lambda a: (a.source or "", a.pt_size or 0))
+                  key=lambda a: (a.source or "", a.pt_size or 0, a.ft_mode))  # not set order: stable rows
 
 
 def _cells(obs: Observations) -> list[tuple[str, int | None]]:
@@ -43,8 +43,8 @@ def _cells(obs: Observations) -> list[tuple[str, int | None]]:
 
 def claim_a(obs: Observations, setting: str) -> list[Comparison]:
     """PT-FT beats scratch on small targets. Evidence: MAE(ptft) − MAE(scratch) for every PT-FT source (pre-trained
-    on the main study's 941 structures) at every (target, N) with an FT subset (the 2D out-of-domain set excluded), all layers fine-tuned, paired by trial.
-    Verdict: the shared rule."""
+    on the main study's 941 structures) at every (target, N) with an FT subset (the 2D out-of-domain set
+    excluded), all layers fine-tuned, paired by trial. Verdict: the shared rule."""
     out = []
     for task, size in _cells(obs):
         if size is None or task == OOD_TASK or (task, size, Arm("scratch")) not in obs:
@@ -104,12 +104,12 @@ def claim_c(obs: Observations, setting: str) -> list[Comparison]:
 
 def claim_d(obs: Observations, setting: str) -> list[Comparison]:
     """MPT beats scratch and PT-FT on 4 of 6 targets. Evidence: MAE(mpt) − MAE(scratch) and MAE(mpt) − MAE(ptft)
-    for every PT-FT source, all trunks at the main study's PT size (941 per source), at every (target, N) with an FT subset, all layers fine-tuned, paired by trial.
-    Verdict: MPT wins a cell when every comparison there has ≥ 2 trials and supports it (at
-    least scratch and one PT-FT source present), and wins a target when it wins at least half of that target's
-    testable cells; holds when it wins ≥ 2/3 of the tested targets (the paper's 4 of 6) with ≥ 4 targets
-    tested; partly when it wins at least one target otherwise; does not hold when it wins none; not tested when
-    no target has a testable cell."""
+    for every PT-FT source, all trunks at the main study's PT size (941 per source), at every (target, N) with an
+    FT subset, all layers fine-tuned, paired by trial. Verdict: MPT wins a cell when every comparison there has
+    ≥ 2 trials and supports it (at least scratch and one PT-FT source present), and wins a target when it wins
+    at least half of that target's testable cells; holds when it wins ≥ 2/3 of the tested targets (the paper's
+    4 of 6) with ≥ 4 targets tested; partly when it wins at least one target otherwise; does not hold when it
+    wins none; not tested when no target has a testable cell."""
     out = []
     for task, size in _cells(obs):
         if size is None or task == OOD_TASK:

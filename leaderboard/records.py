@@ -77,6 +77,22 @@ class Run:
         return split["fold"] if split.get("fold") is not None else (split.get("trial") or 1)
 
     @property
+    def full_pool(self) -> bool:
+        """Fine-tuned on the whole training pool: no FT subset or CV fold was drawn."""
+        split = self.config["split"]
+        return split.get("ft_size") is None and split.get("fold") is None
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0))
+
+    @property
+    def replicate(self) -> int:
+        """What pairs two runs of one cell: the trial (its FT subset or CV fold); on the full pool, where every
+        trial is the same set, the seed (numbered from 1, as trials are)."""
+        return self.seed + 1 if self.full_pool else self.trial
+
+    @property
     def main_metric(self) -> str:
         return self.record["task_info"]["main_metric"]
 

@@ -4,9 +4,9 @@ here, never typed in.
 The evidence is paired: two ways of training compared on the same target, FT size and trial (the trial fixes
 the fine-tuning subset, the same file for every strategy), as a difference of test MAE (lower is better) with a
 95 % t-interval over trials. On the full training pool there is no subset to draw, so there the seed (which
-draws the pre-training set, the initialisation and the batch order) is the replicate instead of the trial. A comparison *supports* a claim when its interval lies wholly on the claim's side of
-0, *contradicts* it when wholly on the other side, is *inconclusive* otherwise, and has *too few trials* below two
-paired trials (no interval). Each claim's rule (its function's docstring) turns its comparisons into a verdict:
+draws the pre-training set, the initialisation and the batch order) is the replicate instead of the trial. A
+comparison *supports* a claim when its interval lies wholly on the claim's side of 0, *contradicts* it when wholly
+on the other side, is *inconclusive* otherwise, and has *too few trials* below two paired trials (no interval). Each claim's rule (its function's docstring) turns its comparisons into a verdict:
 holds / partly / does not hold / not tested — the last when no comparison it needs has two paired trials.
 
 The same rules run on the paper's own per-run table (``leaderboard/paper``), and every comparison of ours shows
@@ -76,18 +76,9 @@ def _pt_size(value) -> float | None:
     return float(text) if text.replace(".", "", 1).isdigit() else None
 
 
-def _replicate(run: Run) -> int:
-    """What pairs two runs: the trial (its FT subset or CV fold); on the full pool, where every trial is the same
-    set, the seed (numbered from 1, as trials are)."""
-    split = run.config["split"]
-    if split.get("ft_size") is None and split.get("fold") is None:
-        return int(run.config["seed"]) + 1
-    return run.trial
-
-
 def observations(runs: list[Run]) -> dict[str, Observations]:
     """Our MAE per setting (backbone · budget, and the settings hash when one backbone and budget hold several
-    recipes) → (task, N, arm) → replicate (``_replicate``). Baseline models and trunks that saw the target's
+    recipes) → (task, N, arm) → replicate (``Run.replicate``). Baseline models and trunks that saw the target's
     property are left out; on a subset, several seeds of one trial are averaged (they share the subset, so they
     are not independent draws of it)."""
     fingerprints: dict[tuple, set] = {}
@@ -104,7 +95,7 @@ def observations(runs: list[Run]) -> dict[str, Observations]:
                   None if run.strategy == "scratch" else _pt_size(pt.get("pt_size")),
                   "all" if run.strategy == "scratch" else run.ft_mode)
         cell = raw.setdefault(_setting(run, fingerprints), {}).setdefault((run.task, run.ft_size, arm), {})
-        cell.setdefault(_replicate(run), []).append(float(run.metrics["mae"]))
+        cell.setdefault(run.replicate, []).append(float(run.metrics["mae"]))
     return {s: {k: {t: statistics.fmean(v) for t, v in trials.items()} for k, trials in cells.items()}
             for s, cells in raw.items()}
 

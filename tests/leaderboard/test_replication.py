@@ -84,6 +84,14 @@ def test_claim_c_all_layers_against_frozen_modes():
     assert verdicts(cell(PZ, 100, {S: 0.1, FE: 0.08}))["c"].verdict == NOT_TESTED
 
 
+def test_rows_come_in_a_fixed_order():
+    # one source and PT size, several modes: ordered by mode name, not by hash order, so pages do not churn
+    modes = ("new-head", "3-body", "last-layer", "2-body", "all-but-embedding")
+    frozen = {("ptft", "devi2024-fe", m, None): 0.10 for m in modes}
+    c = verdicts(cell(PZ, 100, {FE: 0.08, **frozen}))["c"].comparisons
+    assert [x.what.rsplit("· ", 1)[1] for x in c] == sorted(modes)
+
+
 def test_claim_d_counts_targets():
     wins = {S: 0.10, FE: 0.09, BG: 0.095, M: 0.07}
     four = [r for task in (PZ, DC, PH, GV) for r in cell(task, 100, wins)]

@@ -2,8 +2,8 @@
 
     python leaderboard/studies/paper_study/curves_table.py [--results DIR]
 
-Ours: quick budget, seed 0 (on the 2D full pool, where the seed is the replicate, every seed), all layers fine-tuned, trunks at the main study's PT size; the lowest of our four
-strategies in bold, n when not 3 runs. The paper's: the mean over its trials of the same strategy (ptft from the
+Ours: quick budget, seed 0 (on the 2D full pool, where the seed is the replicate, every seed), all layers
+fine-tuned, trunks at the main study's PT size; the lowest of our four strategies in bold, n when not 3 runs. The paper's: the mean over its trials of the same strategy (ptft from the
 same source) on the same cell, from ``load_reference``. The learning curves of ``bench leaderboard build`` draw
 the same numbers; the paired evidence is on the replication page.
 """
@@ -35,7 +35,7 @@ def ours(results: Path) -> dict[tuple, list[float]]:
     out: dict[tuple, list[float]] = defaultdict(list)
     for run in load_records(results):
         if (run.task not in TARGETS or run.backbone != "alignn" or run.budget != "quick" or run.ft_mode != "all"
-                or (run.config.get("seed", 0) != 0 and run.ft_size is not None)):
+                or (run.seed != 0 and not run.full_pool)):
             continue
         if run.strategy != "scratch" and run.pretrain.get("pt_size") not in (None, MAIN_PT_SIZE):
             continue

@@ -3,8 +3,8 @@
     python leaderboard/studies/paper_study/r2_table.py [--results DIR] [--backbone alignn]
 
 Both sides are computed: ours from the committed records (quick budget, seed 0 except on the 2D full pool, where
-the seeds are the replicates; all layers fine-tuned, trunks at the main study's PT size), the paper's from its per-run table shipped in ``leaderboard/paper/`` (the mean over
-trials of each of its strategies, the best one). "beats" compares mean R² only; the replication page holds the
+the seeds are the replicates; all layers fine-tuned, trunks at the main study's PT size), the paper's from its
+per-run table shipped in ``leaderboard/paper/`` (the mean over trials of each of its strategies, the best one). "beats" compares mean R² only; the replication page holds the
 paired MAE evidence.
 """
 
@@ -47,7 +47,7 @@ def ours(results: Path, backbone: str = "alignn") -> dict[str, dict[str, list[fl
         # 2D: the paper fine-tunes on the whole pool, so its N = 800 subsets are another cell, not more trials
         size_ok = run.ft_size is None if run.task == "devi2024-2d" else run.ft_size == 800
         if (run.task not in TARGETS or not size_ok or run.backbone != backbone or run.budget != "quick"
-                or (run.config.get("seed", 0) != 0 and run.ft_size is not None) or run.ft_mode != "all" or "r2" not in run.metrics):
+                or (run.seed != 0 and not run.full_pool) or run.ft_mode != "all" or "r2" not in run.metrics):
             continue
         pt = run.pretrain
         if run.strategy != "scratch" and pt.get("pt_size") not in (None, MAIN_PT_SIZE):
