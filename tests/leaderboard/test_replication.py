@@ -4,6 +4,7 @@ rule), the paper's numbers on the same cells, today's committed records, the pag
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,23 @@ def test_claim_f_larger_pretraining_sets():
     assert verdicts(cell(PZ, 100, {FE: 0.07}))["f"].verdict == NOT_TESTED
 
 
+def test_claim_f_sets_each_larger_size_beside_the_papers_same_pair(tmp_path):
+    # ours: FE at 941, 2,500 and 5,000; the paper's: FE at 941 (main study), 5K and 100K (its pt_size study)
+    ref = tmp_path / "ref.csv"
+    rows = ["study,strategy,pt_source,pt_size,ft_mode,target,ft_size,trial,n_test,mae_norm,rmse_norm,r2,source"]
+    for study, size, mae in (("main", "941", 0.07), ("pt_size", "5K", 0.065), ("pt_size", "100K", 0.06)):
+        rows += [f"{study},ptft,FE,{size},ALL-UF,PZ,800,{t},94,{mae + 0.001 * t},0.3,0.0,x.csv" for t in range(1, 6)]
+    ref.write_text("\n".join(rows) + "\n")
+    sizes = {("ptft", "devi2024-fe", "all", pt): m for pt, m in ((941, 0.09), (2500, 0.08), (5000, 0.07))}
+    f = verdicts(cell(PZ, 800, sizes), ref)["f"]
+    assert [c.what for c in f.comparisons] == ["ptft ← devi2024-fe (2500) − ptft ← devi2024-fe (941)",
+                                               "ptft ← devi2024-fe (5000) − ptft ← devi2024-fe (941)"]
+    assert [c.ours.mean for c in f.comparisons] == pytest.approx([-0.01, -0.02])
+    # the paper has no 2,500 trunk: nothing beside ours, rather than its 100K − 941 under our 2,500 − 941
+    assert f.comparisons[0].paper is None and f.comparisons[1].paper.mean == pytest.approx(-0.005)
+    assert f.verdict == HOLDS and f.paper_verdict == HOLDS and f.paper_summary.startswith("2 of 2 comparisons")
+
+
 def test_baselines_and_runs_on_the_targets_property_are_not_evidence():
     records = cell(PZ, 100, {S: 0.10}) + [as_backbone(r, "mean") for r in cell(PZ, 100, {FE: 0.05})]
     own = cell(PZ, 100, {("ptft", PZ, "all", None): 0.05})  # pre-trained on PZ itself
@@ -164,14 +182,15 @@ def test_paper_numbers_on_the_same_cells(tmp_path):
 
 def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
     """Today, ALIGNN: the four strategies on the five in-domain targets at N = 10, 100, 200, 500 and 800, trials
-    1-3 (at N = 800 on PZ, DC, PH also mpt from the 300-structure trunks); the 2D set (full pool under seed 0, and
-    seed 1 as its records land; N = 100 and 800 x 3 trials); DC and PH in all six fine-tuning modes at N = 100 and 800. CGCNN and
+    1-3 (at N = 800 on PZ, DC, PH also mpt from the 300-structure trunks); the 2D set (full pool under seeds 0-2;
+    N = 100 and 800 x 3 trials); DC and PH in all six fine-tuning modes at N = 100 and 800; ptft on PZ, DC, PH at
+    N = 800 from larger trunks (FE 2,500, and more of the pre-training-size block as its records land). CGCNN and
     SchNet: scratch / ptft FE on the six targets, plus ptft BG and mpt on DC; CHGNet: new-head and all from its
     shipped weights, and scratch, on the six targets (trials 1-3; 2D once)."""
     results = {c.key: c for c in evaluate(load_records(DEFAULT_RESULTS), SHIPPED)}
     assert {k: c.verdict == NOT_TESTED for k, c in results.items()} == \
-           {"a": False, "b": False, "c": False, "d": False, "e": False, "f": True}
-    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in "acde"}
+           {"a": False, "b": False, "c": False, "d": False, "e": False, "f": False}
+    alignn = {k: [c for c in results[k].comparisons if c.setting.startswith("alignn")] for k in "acdef"}
     # (a): FE and BG against scratch at each in-domain (target, N) with records; the 300-structure mpt is left out
     cells_a = {(c.task, c.ft_size) for c in alignn["a"]}
     per_cell = {cell: sum((c.task, c.ft_size) == cell for c in alignn["a"]) for cell in cells_a}
@@ -184,6 +203,13 @@ def test_committed_records_test_some_claims_and_leave_the_others(tmp_path):
     assert all("(300)" not in c.what for c in alignn["d"])
     # (e): mpt against scratch, FE and BG on the full 2D pool (one run each) and at N = 100 and 800 (3 trials)
     assert sorted({c.ft_size or 0 for c in alignn["e"]}) == [0, 100, 800] and len(alignn["e"]) == 9
+    assert {c.ours.n for c in alignn["e"]} == {3}  # full pool: seeds 0-2 are its three replicates
+    # (f): each larger trunk against the 941-structure one, same source, at N = 800 on PZ, DC and PH
+    assert {(c.task, c.ft_size) for c in alignn["f"]} == {(t, 800) for t in (PZ, DC, PH)}
+    assert all(re.fullmatch(r"ptft ← (devi2024-(?:fe|bg)) \((?:2500|5000)\) − ptft ← \1 \(941\)", c.what)
+               for c in alignn["f"])
+    assert {c.task for c in alignn["f"] if c.what.startswith("ptft ← devi2024-fe (2500)")} == {PZ, DC, PH}
+    assert all(c.paper is None for c in alignn["f"] if "(2500)" in c.what)  # the paper has no 2,500 trunk
     # (c): all layers vs each frozen mode run (new-head, last-layer, ...) from the FE trunk, DC and PH, N = 100 and 800
     assert {(c.task, c.ft_size) for c in alignn["c"]} == {(t, n) for t in ("devi2024-dc", "devi2024-ph") for n in (100, 800)}
     assert all(c.paper is not None and c.paper.n == 5 for c in alignn["a"] + alignn["d"])
@@ -226,7 +252,9 @@ def test_cli_replication_markdown(tmp_path):
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     assert lines[0] == "| claim | verdict | our evidence | other backbones | same rule on the paper's runs |"
-    assert any(line.startswith("| (f) Larger pre-training sets help | not tested |") for line in lines)
+    f_line = next(line for line in lines if line.startswith("| (f) Larger pre-training sets help |"))
+    assert "| not tested |" not in f_line  # the FE 2,500 trunk fine-tuned on three targets, 3 trials each
+    assert sum(line.startswith("| (f) | alignn · quick |") for line in lines) >= 3
     a_line = next(line for line in lines if line.startswith("| (a) PT-FT beats scratch on small targets |"))
     assert "chgnet: " in a_line and "chgnet: not tested" not in a_line  # CHGNet scratch has >= 2 trials: judged
     assert any(line.startswith("| (c) Fine-tuning all layers beats frozen trunks |") and "| chgnet: " in line
