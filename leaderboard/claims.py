@@ -192,8 +192,7 @@ def claim_f(obs: Observations, setting: str) -> list[Comparison]:
                 diff = _paired(obs, (task, size, big), (task, size, arms[0]))
                 if diff:
                     out.append(Comparison("f", setting, task, size, f"{big.label} − {arms[0].label}", diff,
-                                          key=("f", task, size, big.kind, float(big.pt_size),
-                                               float(arms[0].pt_size))))
+                                          key=("f", task, size, big.kind, big.pt_size, arms[0].pt_size)))
     return out
 
 
