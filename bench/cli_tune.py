@@ -19,6 +19,9 @@ def tune(
     budget: str = typer.Option("quick", "--budget", "-b", help="smoke | quick | paper (each trial's budget)."),
     backbone: str = typer.Option("alignn", "--backbone", help="alignn | cgcnn | schnet (see `bench backbones`); "
                                  "studies of another backbone than alignn are named TASK-STRATEGY-BUDGET-BACKBONE."),
+    ft_size: Optional[int] = typer.Option(None, "--ft-size", help="Tune on this fine-tuning subset's validation "
+                                          "part (as `bench run --ft-size`); the study name adds -nN-tT."),
+    trial: int = typer.Option(1, "--trial", help="Which subset of --ft-size (1-5)."),
     storage: Optional[str] = typer.Option(None, "--storage",
                                           help="Optuna storage: a sqlite file path or an SQLAlchemy URL, e.g. "
                                                "postgresql://user:pw@host/db (default: "
@@ -51,9 +54,10 @@ def tune(
     try:
         from bench.spec import RunSpec
 
-        RunSpec(task, strategy, budget, seed, device, backbone=backbone)  # every option before the study opens
+        # every option before the study opens
+        RunSpec(task, strategy, budget, seed, device, ft_size=ft_size, trial=trial, backbone=backbone)
         result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console,
-                          backbone)
+                          backbone, ft_size=ft_size, trial=trial)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         console.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -64,6 +68,7 @@ def tune(
     console.print(f"Watch it: `bench ui` (MLflow, experiment {task!r}, tag optuna.study = {result.study_name!r}) "
                   f"or `optuna-dashboard {url}`. Use it: `bench run --task {task} --strategy {strategy} "
                   f"--budget {budget}" + (f" --backbone {backbone}" if backbone != "alignn" else "")
+                  + (f" --ft-size {ft_size} --study {result.study_name}" if ft_size is not None else "")
                   + " --params best`.", highlight=False)
 
 

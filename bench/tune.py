@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import paths
-from bench.tune_space import search_space, suggest  # noqa: F401  (bench/tune_space.py; callers use tune.*)
+from bench.tune_space import budget_point, search_space, suggest  # noqa: F401  (bench/tune_space.py)
 
 HEARTBEAT_INTERVAL_S = 20
 HEARTBEAT_GRACE_S = 90
@@ -65,9 +65,11 @@ def sanitise(url: str) -> str:
         return url.split("@")[-1] if "@" in url else url
 
 
-def study_name(task: str, strategy: str, budget: str, backbone: str = "alignn") -> str:
-    # ALIGNN's studies keep the names they were created with
-    return f"{task}-{strategy}-{budget}" + ("" if backbone == "alignn" else f"-{backbone}")
+def study_name(task: str, strategy: str, budget: str, backbone: str = "alignn", ft_size: int | None = None,
+               trial: int = 1) -> str:
+    # ALIGNN's studies keep the names they were created with; a fine-tuning subset adds its label (-n800-t1)
+    return (f"{task}-{strategy}-{budget}" + ("" if backbone == "alignn" else f"-{backbone}")
+            + (f"-n{ft_size}-t{trial}" if ft_size is not None else ""))
 
 
 def open_storage(storage: str | None = None, heartbeat: bool = True):
@@ -242,7 +244,7 @@ def make_pruner(budget: str):
 # -- the objective -----------------------------------------------------------------------------------------------
 def make_objective(task: str, strategy: str, budget: str, name: str, storage: str, seed: int = 0,
                    device: str = "auto", tracking_uri: str | None = None, console=None,
-                   backbone: str = "alignn") -> Callable:
+                   backbone: str = "alignn", ft_size: int | None = None, trial_no: int = 1) -> Callable:
     import optuna
     from mlflow import MlflowClient
 
@@ -265,11 +267,12 @@ def make_objective(task: str, strategy: str, budget: str, name: str, storage: st
         if console:
             console.print(f"[bold]Trial {trial.number}[/] of study {name}: {overrides}")
         plan = plan_run(task, strategy, budget, seed, resolve_device(device), overrides=overrides,
-                        backbone=backbone)
+                        backbone=backbone, ft_size=ft_size, trial=trial_no)
         trial.set_user_attr("workdir", str(plan.workdir))
         try:
             result = run_benchmark(task, strategy, budget, seed, device, tracking_uri, console=console,
-                                   overrides=overrides, on_epoch=report, extra_tags=tags, backbone=backbone)
+                                   overrides=overrides, on_epoch=report, extra_tags=tags, backbone=backbone,
+                                   ft_size=ft_size, trial=trial_no)
         except optuna.TrialPruned:
             run_id_file = plan.workdir / "mlflow_run_id"
             if run_id_file.exists():
@@ -293,8 +296,12 @@ def make_objective(task: str, strategy: str, budget: str, name: str, storage: st
 # -- the command -------------------------------------------------------------------------------------------------
 def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: str | None = None,
          study: str | None = None, seed: int = 0, device: str = "auto", tracking_uri: str | None = None,
-         console=None, backbone: str = "alignn"):
-    """Run (or continue) the study until it holds ``trials`` complete trials; returns the study."""
+         console=None, backbone: str = "alignn", ft_size: int | None = None, trial: int = 1):
+    """Run (or continue) the study until it holds ``trials`` complete trials; returns the study.
+
+    ``ft_size``/``trial``: tune on that fine-tuning subset's validation part (the cells records are made on).
+    A new study runs the budget's own settings first (``budget_point``): the peer every tuned trial is read
+    against, on the same validation data."""
     import optuna
     import torch
     from rich.console import Console
@@ -320,25 +327,31 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     if trials < 1:
         raise ValueError("--trials must be at least 1")
     url = storage_url(storage)
-    name = study or study_name(task, strategy, budget, backbone)
+    name = study or study_name(task, strategy, budget, backbone, ft_size, trial)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = open_study(name, url, pruner=make_pruner(budget))
     attrs = {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
-             "mlflow_experiment": task,
+             "ft_size": ft_size, "trial": trial if ft_size is not None else None, "mlflow_experiment": task,
              "mlflow_tracking_uri": sanitise(Tracker(tracking_uri).uri)}
-    for k in ("task", "strategy", "budget", "seed", "backbone"):
-        # a study from before backbones were selectable holds ALIGNN trials
-        held = s.user_attrs.get(k, "alignn" if k == "backbone" and "task" in s.user_attrs else None)
-        if held is not None and held != attrs[k]:
+    for k in ("task", "strategy", "budget", "seed", "backbone", "ft_size", "trial"):
+        # a study from before backbones (subsets) were selectable holds ALIGNN trials (on the default split)
+        old = "task" in s.user_attrs and k not in s.user_attrs
+        held = ("alignn" if k == "backbone" else None) if old else s.user_attrs.get(k, attrs[k])
+        if held != attrs[k]:
             raise ValueError(f"study {name!r} holds trials with {k} {held!r}, not {attrs[k]!r}; "
                              "name another study with --study")
     for k, v in attrs.items():
         if s.user_attrs.get(k) != v:
             s.set_user_attr(k, v)
+    if not s.get_trials(deepcopy=False):
+        point = budget_point(search_space(strategy, budget, backbone), strategy, budget, backbone)
+        if point:
+            s.enqueue_trial(point, user_attrs={"budget_settings": True})
     done = n_complete(s)
     console.print(f"Study [bold]{name}[/] in {sanitise(url)}: {done} complete trial(s) of {trials}"
                   + (" — continuing" if 0 < done < trials else ""))
-    objective = make_objective(task, strategy, budget, name, url, seed, device, tracking_uri, console, backbone)
+    objective = make_objective(task, strategy, budget, name, url, seed, device, tracking_uri, console, backbone,
+                               ft_size, trial)
     optimize_until(s, objective, trials, catch=(torch.cuda.OutOfMemoryError,), log=console.print)
     return s
 
@@ -354,6 +367,10 @@ def summary(study) -> dict[str, Any]:
         best = study.best_trial
         out |= {"best_trial": best.number, "best_val_mae": best.value, "best_params": best.params,
                 "best_mlflow_run_id": best.user_attrs.get("mlflow_run_id")}
+    own = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+           if t.user_attrs.get("budget_settings")]
+    if own:  # the peer: what the budget itself scores on the same validation data
+        out |= {"budget_trial": own[0].number, "budget_val_mae": own[0].value}
     return out
 
 

@@ -29,12 +29,7 @@ def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[s
         w = arch[name]
         return CategoricalDistribution(sorted({max(8, w // 2), w} | (set() if cheap else {w * 2})))
 
-    lr = b.lr
-    if strategy == "ptft":  # a shipped foundation trunk is fine-tuned at its own, lower rate (bench.foundation)
-        from bench.foundation import FOUNDATIONS, default_pt_source
-
-        f = FOUNDATIONS.get(default_pt_source(backbone))
-        lr = b.lr * f.lr_factor if f else lr
+    lr = _lr(strategy, b, backbone)
     space: dict[str, Any] = {
         "lr": FloatDistribution(lr / 10, lr * 10, log=True),
         "weight_decay": FloatDistribution(1e-7, 1e-2, log=True),
@@ -62,6 +57,34 @@ ARCH_SPACE: dict[str, tuple[str, ...]] = {
     "schnet": ("hidden_features", "num_filters", "interactions"),
 }
 DEPTHS = {"alignn_layers", "gcn_layers", "conv_layers", "interactions"}
+
+
+def _lr(strategy: str, b, backbone: str) -> float:
+    if strategy == "ptft":  # a shipped foundation trunk is fine-tuned at its own, lower rate (bench.foundation)
+        from bench.foundation import FOUNDATIONS, default_pt_source
+
+        f = FOUNDATIONS.get(default_pt_source(backbone))
+        return b.lr * f.lr_factor if f else b.lr
+    return b.lr
+
+
+def budget_point(space: dict[str, Any], strategy: str, budget: str, backbone: str = "alignn") -> dict[str, Any]:
+    """The budget's own settings, as a point of ``space``: a new study runs it first, so the tuned recipe is
+    compared with the one every record uses, on the same validation data and in the same study."""
+    from bench.budgets import get_budget
+    from bench.run import _backbone_defaults
+
+    b = get_budget(budget)
+    arch = _backbone_defaults(backbone) | b.backbone_config(backbone)
+    own = {"lr": _lr(strategy, b, backbone), "weight_decay": b.weight_decay, "batch_size": b.batch_size, "epochs": b.epochs,
+           "ft_mode": "all", "weighting": "equal"} | {k: arch[k] for k in ARCH_SPACE.get(backbone, ()) if k in arch}
+    point = {}
+    for name, d in space.items():
+        value = own.get(name)
+        if value is None or not d._contains(d.to_internal_repr(value)):
+            return {}  # a budget outside its own space (smoke's weight decay, say) has no point to compare
+        point[name] = value
+    return point
 
 
 def _applies(check, mode: str, backbone: str, kinds) -> bool:

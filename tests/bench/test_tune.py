@@ -137,6 +137,58 @@ def test_a_study_keeps_its_task_and_seed(data_dir):
         tune.tune("piezo", "scratch", 3, "smoke", seed=0)
 
 
+def test_the_budgets_own_settings_are_a_point_of_its_space_and_the_records_run():
+    from bench.run import plan_run
+
+    for budget in ("smoke", "quick", "paper"):
+        for strategy in ("scratch", "ptft", "mpt"):
+            space = tune.search_space(strategy, budget)
+            point = tune.budget_point(space, strategy, budget)
+            assert set(point) == set(space), (strategy, budget)
+            assert all(d._contains(d.to_internal_repr(point[k])) for k, d in space.items())
+    # the same run key as a run without overrides: the peer trial is the run every record of the cell comes from
+    point = tune.budget_point(tune.search_space("scratch", "quick"), "scratch", "quick")
+    plain = plan_run("piezo", "scratch", "quick", 0, "cpu", ft_size=100, trial=2)
+    assert plan_run("piezo", "scratch", "quick", 0, "cpu", ft_size=100, trial=2, overrides=point).key == plain.key
+    assert plan_run("piezo", "scratch", "quick", 0, "cpu", ft_size=100, trial=2, overrides=point | {"lr": 1e-2}).key \
+        != plain.key
+
+
+def test_a_subset_study_is_named_for_its_subset_and_keeps_it(data_dir):
+    assert tune.study_name("devi2024-dc", "scratch", "quick", ft_size=800, trial=1) == "devi2024-dc-scratch-quick-n800-t1"
+    assert tune.study_name("piezo", "scratch", "quick", "cgcnn", 100, 2) == "piezo-scratch-quick-cgcnn-n100-t2"
+    old = tune.open_study("piezo-scratch-smoke")  # made on the default split, before subsets were selectable
+    for k, v in {"task": "piezo", "strategy": "scratch", "budget": "smoke", "seed": 0}.items():
+        old.set_user_attr(k, v)
+    with pytest.raises(ValueError, match="ft_size None, not 100"):
+        tune.tune("piezo", "scratch", 1, "smoke", study="piezo-scratch-smoke", ft_size=100)
+    sub = tune.open_study("piezo-scratch-smoke-n100-t1")
+    sub.set_user_attr("ft_size", 100), sub.set_user_attr("trial", 1)
+    with pytest.raises(ValueError, match="trial 1, not 2"):
+        tune.tune("piezo", "scratch", 1, "smoke", study="piezo-scratch-smoke-n100-t1", ft_size=100, trial=2)
+
+
+def test_a_subset_study_runs_the_budget_first_and_reports_it_beside_the_best(data_dir):
+    from rich.console import Console
+
+    study = tune.tune("piezo", "scratch", 2, "smoke", ft_size=100, trial=2, device="cpu", console=Console(quiet=True))
+    assert study.study_name == "piezo-scratch-smoke-n100-t2"
+    first = study.trials[0]
+    assert first.user_attrs["budget_settings"] and first.params == tune.budget_point(
+        tune.search_space("scratch", "smoke"), "scratch", "smoke")
+    info = tune.summary(study)
+    assert info["budget_trial"] == 0 and info["budget_val_mae"] == first.value
+    assert info["best_val_mae"] <= info["budget_val_mae"]
+    assert study.user_attrs["ft_size"] == 100 and study.user_attrs["trial"] == 2
+    # every trial ran on that subset: 100 -> 90/10 train/validation, capped by the smoke budget's limits
+    from mlflow import MlflowClient
+
+    client = MlflowClient(study.user_attrs["mlflow_tracking_uri"])
+    for t in study.trials:
+        run = client.get_run(t.user_attrs["mlflow_run_id"])
+        assert run.data.params.get("split.ft_size", run.data.params.get("ft_size")) == "100", run.data.params
+
+
 # -- a pruned trial: the run stops, its MLflow run ends KILLED and says why ---------------------------------------
 def test_pruned_trial_stops_its_run_and_marks_it(data_dir, isolated_home):
     import optuna
