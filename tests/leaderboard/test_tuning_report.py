@@ -1,0 +1,56 @@
+"""The tuning report reads every trial against the budget's own settings, and its snapshot is a usable study."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _report_module():
+    spec = importlib.util.spec_from_file_location("tuning_report", ROOT / "leaderboard/studies/tuning/report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _study(url: str):
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    study = optuna.create_study(storage=url, study_name="t-scratch-quick-n800-t1")
+    for k, v in {"task": "t", "strategy": "scratch", "budget": "quick", "seed": 0, "ft_size": 800, "trial": 1}.items():
+        study.set_user_attr(k, v)
+    dist = {"lr": FloatDistribution(1e-4, 1e-2, log=True)}
+    for i, (lr, value) in enumerate([(2e-3, 0.030), (1e-3, 0.027), (5e-3, 0.036), (3e-3, 0.0295)]):
+        study.add_trial(create_trial(params={"lr": lr}, distributions=dist, value=value,
+                                     user_attrs={"budget_settings": True} if i == 0 else {}))
+    study.add_trial(create_trial(params={"lr": 1e-4}, distributions=dist, state=TrialState.PRUNED))
+    return study
+
+
+def test_report_reads_every_trial_against_the_budget(tmp_path):
+    text = _report_module().report(_study(f"sqlite:///{tmp_path / 's.db'}"), top=2)
+    assert "N = 800, trial 1" in text and "4 complete, 1 pruned" in text
+    assert "trial 0): validation MAE **0.03000**" in text
+    assert "Best (trial 1): **0.02700**, -10.0 %" in text and "2 of 3 other complete trials beat" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "trial |" not in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| 1", "| 3", "| 0 (budget)"]  # top 2, then the budget
+
+
+def test_a_study_without_the_budget_trial_says_so(tmp_path):
+    import optuna
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="x")
+    assert "nothing to compare with" in _report_module().report(study)
+
+
+def test_snapshot_is_a_study_that_loads(tmp_path):
+    import optuna
+
+    _study(f"sqlite:///{tmp_path / 's.db'}")
+    copy = _report_module().snapshot(f"sqlite:///{tmp_path / 's.db'}", tmp_path / "committed")
+    loaded = optuna.load_study(study_name="t-scratch-quick-n800-t1", storage=f"sqlite:///{copy}")
+    assert len(loaded.trials) == 5 and loaded.best_value == 0.027
