@@ -1,0 +1,65 @@
+"""The tuned recipe against the budget's, per trial of one cell: validation first (the adoption rule), then test.
+
+    python leaderboard/studies/tuning/compare.py [--task devi2024-dc] [--ft-size 800]
+
+Budget side: the committed records in ``leaderboard/results/`` (scratch, seed 0, the budget's settings). Tuned
+side: the records in ``leaderboard/studies/tuning/results/`` (the best trial's parameters of the study, made by the
+``bench sweep --params`` line in this folder's README). Adoption is decided on the mean validation MAE over the
+trials only; test MAE and R² are printed after, for the reader, and decide nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+from leaderboard.records import load_records  # noqa: E402
+
+
+def cells(folder: Path, task: str, ft_size: int, tuned: bool) -> dict[int, dict]:
+    out = {}
+    for run in load_records(folder):
+        c = run.config
+        if (run.task, run.strategy, run.backbone, run.ft_size, c["seed"]) != (task, "scratch", "alignn", ft_size, 0):
+            continue
+        if tuned or c["train"].get("epochs") == 40 and c["backbone_config"].get("gcn_layers") == 2 \
+                and c["train"].get("lr") == 2e-3 and c["train"].get("weight_decay") == 1e-5:
+            out[run.trial] = run.record
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="devi2024-dc")
+    parser.add_argument("--ft-size", type=int, default=800)
+    args = parser.parse_args(argv)
+    base = cells(ROOT / "leaderboard/results", args.task, args.ft_size, tuned=False)
+    tuned = cells(Path(__file__).parent / "results", args.task, args.ft_size, tuned=True)
+    trials = sorted(set(base) & set(tuned))
+    print("| trial | val MAE budget | val MAE tuned | test MAE budget | test MAE tuned | test R² budget | test R² tuned |")
+    print("|---|---|---|---|---|---|---|")
+    for t in trials:
+        b, u = base[t], tuned[t]
+        print(f"| {t} | {b['best_val_mae']:.5f} | {u['best_val_mae']:.5f} | {b['test_metrics']['mae']:.5f} | "
+              f"{u['test_metrics']['mae']:.5f} | {b['test_metrics']['r2']:.3f} | {u['test_metrics']['r2']:.3f} |")
+
+    def mean(side, f):
+        return statistics.fmean(f(side[t]) for t in trials)
+
+    val_b, val_u = mean(base, lambda r: r["best_val_mae"]), mean(tuned, lambda r: r["best_val_mae"])
+    print(f"| mean | {val_b:.5f} | {val_u:.5f} | {mean(base, lambda r: r['test_metrics']['mae']):.5f} | "
+          f"{mean(tuned, lambda r: r['test_metrics']['mae']):.5f} | {mean(base, lambda r: r['test_metrics']['r2']):.3f} | "
+          f"{mean(tuned, lambda r: r['test_metrics']['r2']):.3f} |")
+    wins = sum(tuned[t]["best_val_mae"] < base[t]["best_val_mae"] for t in trials)
+    print(f"\nValidation: tuned {100 * (val_u / val_b - 1):+.1f} % on the mean, lower on {wins} of {len(trials)} "
+          f"trials -> {'wins' if val_u < val_b and wins == len(trials) else 'does not win'} on validation "
+          "(the rule: lower mean and lower on every trial).")
+
+
+if __name__ == "__main__":
+    main()
