@@ -335,7 +335,7 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
              "mlflow_tracking_uri": sanitise(Tracker(tracking_uri).uri)}
     for k in ("task", "strategy", "budget", "seed", "backbone", "ft_size", "trial"):
         # a study from before backbones (subsets) were selectable holds ALIGNN trials (on the default split)
-        old = "task" in s.user_attrs and k not in s.user_attrs
+        old = "task" in s.user_attrs and k not in s.user_attrs and k in ("backbone", "ft_size", "trial")
         held = ("alignn" if k == "backbone" else None) if old else s.user_attrs.get(k, attrs[k])
         if held != attrs[k]:
             raise ValueError(f"study {name!r} holds trials with {k} {held!r}, not {attrs[k]!r}; "
