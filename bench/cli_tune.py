@@ -22,6 +22,9 @@ def tune(
     ft_size: Optional[int] = typer.Option(None, "--ft-size", help="Tune on this fine-tuning subset's validation "
                                           "part (as `bench run --ft-size`); the study name adds -nN-tT."),
     trial: int = typer.Option(1, "--trial", help="Which subset of --ft-size (1-5)."),
+    space: str = typer.Option("full", "--space", help="full: the whole recipe (a trial that draws another width "
+                              "or depth pre-trains its own trunk) | finetune (ptft, mpt): only the fine-tuning "
+                              "settings, on the budget's own trunk; the study name adds -finetune."),
     storage: Optional[str] = typer.Option(None, "--storage",
                                           help="Optuna storage: a sqlite file path or an SQLAlchemy URL, e.g. "
                                                "postgresql://user:pw@host/db (default: "
@@ -57,7 +60,7 @@ def tune(
         # every option before the study opens
         RunSpec(task, strategy, budget, seed, device, ft_size=ft_size, trial=trial, backbone=backbone)
         result = run_tune(task, strategy, trials, budget, storage, study, seed, device, tracking_uri, console,
-                          backbone, ft_size=ft_size, trial=trial)
+                          backbone, ft_size=ft_size, trial=trial, space=space)
     except (DatasetError, TargetError, FileNotFoundError, ValueError, KeyError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         console.print(f"[bold red]error:[/] {message}", highlight=False)
@@ -68,7 +71,8 @@ def tune(
     console.print(f"Watch it: `bench ui` (MLflow, experiment {task!r}, tag optuna.study = {result.study_name!r}) "
                   f"or `optuna-dashboard {url}`. Use it: `bench run --task {task} --strategy {strategy} "
                   f"--budget {budget}" + (f" --backbone {backbone}" if backbone != "alignn" else "")
-                  + (f" --ft-size {ft_size} --study {result.study_name}" if ft_size is not None else "")
+                  + (f" --ft-size {ft_size} --trial {trial}" if ft_size is not None else "")
+                  + (f" --study {result.study_name}" if ft_size is not None or space != "full" else "")
                   + " --params best`.", highlight=False)
 
 

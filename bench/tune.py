@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench import paths
-from bench.tune_space import budget_point, search_space, suggest  # noqa: F401  (bench/tune_space.py)
+from bench.tune_space import budget_point, check_space, search_space, suggest  # noqa: F401  (bench/tune_space.py)
 
 HEARTBEAT_INTERVAL_S = 20
 HEARTBEAT_GRACE_S = 90
 MAX_RETRY = 3
+OLD_DEFAULTS = {"backbone": "alignn", "ft_size": None, "trial": None, "space": "full"}
 
 
 # -- storage and study ------------------------------------------------------------------------------------------
@@ -66,10 +67,11 @@ def sanitise(url: str) -> str:
 
 
 def study_name(task: str, strategy: str, budget: str, backbone: str = "alignn", ft_size: int | None = None,
-               trial: int = 1) -> str:
-    # ALIGNN's studies keep the names they were created with; a fine-tuning subset adds its label (-n800-t1)
+               trial: int = 1, space: str = "full") -> str:
+    # ALIGNN's studies keep the names they were created with; a fine-tuning subset adds its label (-n800-t1),
+    # a fine-tuning-only space its own (-finetune)
     return (f"{task}-{strategy}-{budget}" + ("" if backbone == "alignn" else f"-{backbone}")
-            + (f"-n{ft_size}-t{trial}" if ft_size is not None else ""))
+            + (f"-n{ft_size}-t{trial}" if ft_size is not None else "") + ("" if space == "full" else f"-{space}"))
 
 
 def open_storage(storage: str | None = None, heartbeat: bool = True):
@@ -244,14 +246,15 @@ def make_pruner(budget: str):
 # -- the objective -----------------------------------------------------------------------------------------------
 def make_objective(task: str, strategy: str, budget: str, name: str, storage: str, seed: int = 0,
                    device: str = "auto", tracking_uri: str | None = None, console=None,
-                   backbone: str = "alignn", ft_size: int | None = None, trial_no: int = 1) -> Callable:
+                   backbone: str = "alignn", ft_size: int | None = None, trial_no: int = 1,
+                   space_name: str = "full") -> Callable:
     import optuna
     from mlflow import MlflowClient
 
     from bench.run import plan_run, resolve_device, run_benchmark
     from bench.tracking import Tracker
 
-    space = search_space(strategy, budget, backbone)
+    space = search_space(strategy, budget, backbone, space_name)
     uri = Tracker(tracking_uri).uri
 
     def objective(trial: optuna.Trial) -> float:
@@ -296,12 +299,12 @@ def make_objective(task: str, strategy: str, budget: str, name: str, storage: st
 # -- the command -------------------------------------------------------------------------------------------------
 def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: str | None = None,
          study: str | None = None, seed: int = 0, device: str = "auto", tracking_uri: str | None = None,
-         console=None, backbone: str = "alignn", ft_size: int | None = None, trial: int = 1):
+         console=None, backbone: str = "alignn", ft_size: int | None = None, trial: int = 1, space: str = "full"):
     """Run (or continue) the study until it holds ``trials`` complete trials; returns the study.
 
     ``ft_size``/``trial``: tune on that fine-tuning subset's validation part (the cells records are made on).
     A new study runs the budget's own settings first (``budget_point``): the peer every tuned trial is read
-    against, on the same validation data."""
+    against, on the same validation data. ``space``: see ``bench.tune_space.search_space``."""
     import optuna
     import torch
     from rich.console import Console
@@ -319,7 +322,7 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
                          f"`bench run --task {task} --backbone {backbone}`")
     console = console or Console(stderr=True)
     task_obj = get_task(task)  # unknown names and missing data fail before the study exists
-    get_strategy(strategy), get_budget(budget)
+    get_strategy(strategy), get_budget(budget), check_space(space, strategy)
     missing = [p for p in task_obj.paths(paths.data_dir()) if not p.exists()]
     if missing:
         raise FileNotFoundError(f"task {task!r} needs {missing[0]}; set BENCH_DATA_DIR to the folder holding the "
@@ -327,16 +330,17 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
     if trials < 1:
         raise ValueError("--trials must be at least 1")
     url = storage_url(storage)
-    name = study or study_name(task, strategy, budget, backbone, ft_size, trial)
+    name = study or study_name(task, strategy, budget, backbone, ft_size, trial, space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = open_study(name, url, pruner=make_pruner(budget))
     attrs = {"task": task, "strategy": strategy, "budget": budget, "seed": seed, "backbone": backbone,
-             "ft_size": ft_size, "trial": trial if ft_size is not None else None, "mlflow_experiment": task,
+             "ft_size": ft_size, "trial": trial if ft_size is not None else None, "space": space, "mlflow_experiment": task,
              "mlflow_tracking_uri": sanitise(Tracker(tracking_uri).uri)}
-    for k in ("task", "strategy", "budget", "seed", "backbone", "ft_size", "trial"):
-        # a study from before backbones (subsets) were selectable holds ALIGNN trials (on the default split)
-        old = "task" in s.user_attrs and k not in s.user_attrs and k in ("backbone", "ft_size", "trial")
-        held = ("alignn" if k == "backbone" else None) if old else s.user_attrs.get(k, attrs[k])
+    for k in ("task", "strategy", "budget", "seed", "backbone", "ft_size", "trial", "space"):
+        # a study from before backbones (subsets, spaces) were selectable holds ALIGNN trials (on the default
+        # split, of the full space)
+        old = "task" in s.user_attrs and k not in s.user_attrs and k in OLD_DEFAULTS
+        held = OLD_DEFAULTS[k] if old else s.user_attrs.get(k, attrs[k])
         if held != attrs[k]:
             raise ValueError(f"study {name!r} holds trials with {k} {held!r}, not {attrs[k]!r}; "
                              "name another study with --study")
@@ -344,14 +348,14 @@ def tune(task: str, strategy: str, trials: int, budget: str = "quick", storage: 
         if s.user_attrs.get(k) != v:
             s.set_user_attr(k, v)
     if not s.get_trials(deepcopy=False):
-        point = budget_point(search_space(strategy, budget, backbone), strategy, budget, backbone)
+        point = budget_point(search_space(strategy, budget, backbone, space), strategy, budget, backbone)
         if point:
             s.enqueue_trial(point, user_attrs={"budget_settings": True})
     done = n_complete(s)
     console.print(f"Study [bold]{name}[/] in {sanitise(url)}: {done} complete trial(s) of {trials}"
                   + (" — continuing" if 0 < done < trials else ""))
     objective = make_objective(task, strategy, budget, name, url, seed, device, tracking_uri, console, backbone,
-                               ft_size, trial)
+                               ft_size, trial, space)
     optimize_until(s, objective, trials, catch=(torch.cuda.OutOfMemoryError,), log=console.print)
     return s
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 
-def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[str, Any]:
+SPACES = ("full", "finetune")
+
+
+def search_space(strategy: str, budget: str, backbone: str = "alignn", space: str = "full") -> dict[str, Any]:
     """Optuna distributions per hyper-parameter, centred on the budget's settings. The ``smoke`` budget proves
-    the pipeline in seconds, so its space never makes a run bigger or longer than the budget's own."""
+    the pipeline in seconds, so its space never makes a run bigger or longer than the budget's own.
+
+    ``space``: ``full`` tunes the whole recipe; ``finetune`` (ptft, mpt) tunes only what the fine-tuning run
+    decides (lr, weight decay, batch size, epochs, mode) and keeps the trunk: every trial fine-tunes the budget's
+    own pre-trained trunk (a shipped one where the zoo has it), so a trial costs one fine-tuning run, not a
+    pre-training. In ``full``, a trial that draws another width or depth (or mpt weighting) pre-trains its own.
+    """
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     from bench.budgets import get_budget
@@ -16,6 +25,7 @@ def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[s
     from bench.strategies import get_strategy
 
     get_strategy(strategy)
+    check_space(space, strategy)
     b = get_budget(budget)
     arch = _backbone_defaults(backbone) | b.backbone_config(backbone)
     bs, e = b.batch_size, b.epochs
@@ -30,25 +40,25 @@ def search_space(strategy: str, budget: str, backbone: str = "alignn") -> dict[s
         return CategoricalDistribution(sorted({max(8, w // 2), w} | (set() if cheap else {w * 2})))
 
     lr = _lr(strategy, b, backbone)
-    space: dict[str, Any] = {
+    dists: dict[str, Any] = {
         "lr": FloatDistribution(lr / 10, lr * 10, log=True),
         "weight_decay": FloatDistribution(1e-7, 1e-2, log=True),
         "batch_size": CategoricalDistribution(sorted({bs, bs * 2} | (set() if cheap else {max(4, bs // 2)}))),
     }
     # each backbone's width and depth; a backbone not listed here is tuned on training settings only
-    for name in ARCH_SPACE.get(backbone, ()):
-        space[name] = layers(name) if name in DEPTHS else width(name)
-    space["epochs"] = IntDistribution(min(e, max(2, e // 2)), e if cheap else max(3, e * 3 // 2))
+    for name in ARCH_SPACE.get(backbone, ()) if space == "full" else ():
+        dists[name] = layers(name) if name in DEPTHS else width(name)
+    dists["epochs"] = IntDistribution(min(e, max(2, e // 2)), e if cheap else max(3, e * 3 // 2))
     if strategy in ("ptft", "mpt"):
         from backbones import get_backbone_class
         from bench.finetune import check_mode_applies
 
         kinds = get_backbone_class(backbone).group_kinds
-        space["ft_mode"] = CategoricalDistribution([m for m in MODES if _applies(check_mode_applies, m,
+        dists["ft_mode"] = CategoricalDistribution([m for m in MODES if _applies(check_mode_applies, m,
                                                                                    backbone, kinds)])
-    if strategy == "mpt":
-        space["weighting"] = CategoricalDistribution(["equal", "count"])
-    return space
+    if strategy == "mpt" and space == "full":  # the trunk's loss weighting: pre-training decides it
+        dists["weighting"] = CategoricalDistribution(["equal", "count"])
+    return dists
 
 
 ARCH_SPACE: dict[str, tuple[str, ...]] = {
@@ -57,6 +67,14 @@ ARCH_SPACE: dict[str, tuple[str, ...]] = {
     "schnet": ("hidden_features", "num_filters", "interactions"),
 }
 DEPTHS = {"alignn_layers", "gcn_layers", "conv_layers", "interactions"}
+
+
+def check_space(space: str, strategy: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"--space {space!r}: choose one of {', '.join(SPACES)}")
+    if space == "finetune" and strategy == "scratch":
+        raise ValueError("--space finetune keeps a pre-trained trunk, and scratch has none: tune scratch with "
+                         "--space full")
 
 
 def _lr(strategy: str, b, backbone: str) -> float:

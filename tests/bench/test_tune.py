@@ -35,6 +35,33 @@ def test_search_space_per_strategy():
         tune.search_space("magic", "quick")
 
 
+def test_the_finetune_space_tunes_fine_tuning_only_and_every_trial_keeps_the_budgets_trunk():
+    import optuna
+
+    from bench.run import resolve_config
+    from bench.strategies import pretrain_spec
+
+    for strategy in ("ptft", "mpt"):
+        space = tune.search_space(strategy, "quick", space="finetune")
+        assert set(space) == {"lr", "weight_decay", "batch_size", "epochs", "ft_mode"}, strategy
+        own = pretrain_spec(resolve_config("devi2024-dc", strategy, "quick", 0, "cpu", split={"ft_size": 800}))
+        sampler = optuna.samplers.RandomSampler(seed=3)
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(12):  # any drawn point: the trunk request (so its cache key) is the budget's own
+            overrides = tune.suggest(study.ask(), space)
+            cfg = resolve_config("devi2024-dc", strategy, "quick", 0, "cpu", split={"ft_size": 800},
+                                 overrides=overrides)
+            assert pretrain_spec(cfg) == own, overrides
+        # the full space does change the trunk: another width is another pre-training
+        wide = resolve_config("devi2024-dc", strategy, "quick", 0, "cpu", split={"ft_size": 800},
+                              overrides={"hidden_features": 128})
+        assert pretrain_spec(wide) != own
+    with pytest.raises(ValueError, match="scratch has none"):
+        tune.search_space("scratch", "quick", space="finetune")
+    with pytest.raises(ValueError, match="choose one of full, finetune"):
+        tune.search_space("ptft", "quick", space="trunk")
+
+
 def test_suggested_parameters_reach_the_run_config_and_key():
     import optuna
 
@@ -141,10 +168,10 @@ def test_the_budgets_own_settings_are_a_point_of_its_space_and_the_records_run()
     from bench.run import plan_run
 
     for budget in ("smoke", "quick", "paper"):
-        for strategy in ("scratch", "ptft", "mpt"):
-            space = tune.search_space(strategy, budget)
+        for strategy, name in [("scratch", "full"), *((s, n) for s in ("ptft", "mpt") for n in ("full", "finetune"))]:
+            space = tune.search_space(strategy, budget, space=name)
             point = tune.budget_point(space, strategy, budget)
-            assert set(point) == set(space), (strategy, budget)
+            assert set(point) == set(space), (strategy, budget, name)
             assert all(d._contains(d.to_internal_repr(point[k])) for k, d in space.items())
     # the same run key as a run without overrides: the peer trial is the run every record of the cell comes from
     point = tune.budget_point(tune.search_space("scratch", "quick"), "scratch", "quick")
@@ -152,6 +179,9 @@ def test_the_budgets_own_settings_are_a_point_of_its_space_and_the_records_run()
     assert plan_run("piezo", "scratch", "quick", 0, "cpu", ft_size=100, trial=2, overrides=point).key == plain.key
     assert plan_run("piezo", "scratch", "quick", 0, "cpu", ft_size=100, trial=2, overrides=point | {"lr": 1e-2}).key \
         != plain.key
+    point = tune.budget_point(tune.search_space("mpt", "quick", space="finetune"), "mpt", "quick")
+    assert plan_run("piezo", "mpt", "quick", 0, "cpu", ft_size=100, trial=2, overrides=point).key \
+        == plan_run("piezo", "mpt", "quick", 0, "cpu", ft_size=100, trial=2).key
 
 
 def test_a_subset_study_is_named_for_its_subset_and_keeps_it(data_dir):
@@ -166,6 +196,14 @@ def test_a_subset_study_is_named_for_its_subset_and_keeps_it(data_dir):
     sub.set_user_attr("ft_size", 100), sub.set_user_attr("trial", 1)
     with pytest.raises(ValueError, match="trial 1, not 2"):
         tune.tune("piezo", "scratch", 1, "smoke", study="piezo-scratch-smoke-n100-t1", ft_size=100, trial=2)
+    # a fine-tuning-only study has its own name, and an old study (full space) is not continued as one
+    assert tune.study_name("devi2024-dc", "ptft", "quick", ft_size=800, trial=1, space="finetune") \
+        == "devi2024-dc-ptft-quick-n800-t1-finetune"
+    old_ptft = tune.open_study("piezo-ptft-smoke-n100-t1")
+    for k, v in {"task": "piezo", "strategy": "ptft", "budget": "smoke", "seed": 0, "ft_size": 100, "trial": 1}.items():
+        old_ptft.set_user_attr(k, v)
+    with pytest.raises(ValueError, match="space 'full', not 'finetune'"):
+        tune.tune("piezo", "ptft", 1, "smoke", study="piezo-ptft-smoke-n100-t1", ft_size=100, space="finetune")
 
 
 def test_a_subset_study_runs_the_budget_first_and_reports_it_beside_the_best(data_dir):
