@@ -54,3 +54,35 @@ def test_snapshot_is_a_study_that_loads(tmp_path):
     copy = _report_module().snapshot(f"sqlite:///{tmp_path / 's.db'}", tmp_path / "committed")
     loaded = optuna.load_study(study_name="t-scratch-quick-n800-t1", storage=f"sqlite:///{copy}")
     assert len(loaded.trials) == 5 and loaded.best_value == 0.027
+
+
+def _compare_module():
+    spec = importlib.util.spec_from_file_location("tuning_compare", ROOT / "leaderboard/studies/tuning/compare.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_takes_the_budgets_records_by_run_key_and_the_tuned_ones_by_trunk(data_dir, tmp_path):
+    import json
+    import shutil
+
+    from bench.run import plan_run
+
+    compare = _compare_module()
+    results = ROOT / "leaderboard/results"
+    for strategy in ("scratch", "ptft", "mpt"):
+        base = compare.cells(results, "devi2024-dc", 800, tuned=False, strategy=strategy)
+        assert sorted(base) == [1, 2, 3], strategy  # FE 941 for ptft: the 2,500 / 5,000 trunks are other keys
+        for t, record in base.items():
+            assert record["run_key"] == plan_run("devi2024-dc", strategy, "quick", 0, "cpu", ft_size=800, trial=t).key
+    # a tuned ptft record from another trunk (BG) is not compared with the budget's FE runs
+    bg = next(p for p in results.glob("devi2024-dc__ptft-devi2024-bg__quick__n800-t1__seed0__*.json")
+              if json.loads(p.read_text())["config"]["pretrain"]["pt_size"] == 941)
+    shutil.copy(bg, tmp_path / bg.name)
+    assert compare.cells(tmp_path, "devi2024-dc", 800, tuned=True, strategy="ptft") == {}
+    fe = next(p for p in results.glob("devi2024-dc__ptft-devi2024-fe__quick__n800-t1__seed0__*.json")
+              if json.loads(p.read_text())["config"]["pretrain"]["pt_size"] == 941
+              and json.loads(p.read_text())["config"]["ft_mode"] == "all")
+    shutil.copy(fe, tmp_path / fe.name)
+    assert list(compare.cells(tmp_path, "devi2024-dc", 800, tuned=True, strategy="ptft")) == [1]
