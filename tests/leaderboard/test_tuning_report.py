@@ -8,11 +8,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _report_module():
-    spec = importlib.util.spec_from_file_location("tuning_report", ROOT / "leaderboard/studies/tuning/report.py")
+def _script(name: str):
+    """A script of leaderboard/studies/tuning/ as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"tuning_{name}", ROOT / f"leaderboard/studies/tuning/{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _report_module():
+    return _script("report")
 
 
 def _study(url: str):
@@ -56,20 +61,13 @@ def test_snapshot_is_a_study_that_loads(tmp_path):
     assert len(loaded.trials) == 5 and loaded.best_value == 0.027
 
 
-def _compare_module():
-    spec = importlib.util.spec_from_file_location("tuning_compare", ROOT / "leaderboard/studies/tuning/compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_compare_takes_the_budgets_records_by_run_key_and_the_tuned_ones_by_trunk(data_dir, tmp_path):
     import json
     import shutil
 
     from bench.run import plan_run
 
-    compare = _compare_module()
+    compare = _script("compare")
     results = ROOT / "leaderboard/results"
     for strategy in ("scratch", "ptft", "mpt"):
         base = compare.cells(results, "devi2024-dc", 800, tuned=False, strategy=strategy)
