@@ -84,3 +84,26 @@ def test_compare_takes_the_budgets_records_by_run_key_and_the_tuned_ones_by_trun
               and json.loads(p.read_text())["config"]["ft_mode"] == "all")
     shutil.copy(fe, tmp_path / fe.name)
     assert list(compare.cells(tmp_path, "devi2024-dc", 800, tuned=True, strategy="ptft")) == [1]
+
+
+def test_committed_tuned_recipes_are_the_studies_best_and_their_verdicts_follow(data_dir, capsys):
+    """The README's adoption table: the tuned records are the finetune studies' best trials on trials 1-3, and
+    the rule, computed from them, passes on DC (the tuned target) and fails on PH (the held-out check)."""
+    import optuna
+
+    compare = _script("compare")
+    db = ROOT / "leaderboard/studies/tuning/devi2024-dc-ptft-mpt-finetune-n800-t1.db"
+    for strategy in ("ptft", "mpt"):
+        best = optuna.load_study(study_name=f"devi2024-dc-{strategy}-quick-n800-t1-finetune",
+                                 storage=f"sqlite:///{db}").best_params
+        for task, verdict in (("devi2024-dc", "-> wins"), ("devi2024-ph", "-> does not win")):
+            tuned = compare.cells(ROOT / "leaderboard/studies/tuning/results", task, 800, tuned=True,
+                                  strategy=strategy)
+            assert sorted(tuned) == [1, 2, 3], (task, strategy)
+            for record in tuned.values():
+                train = record["config"]["train"]
+                assert record["config"]["ft_mode"] == best["ft_mode"]
+                assert {k: train[k] for k in ("lr", "weight_decay", "batch_size", "epochs")} == \
+                    {k: best[k] for k in ("lr", "weight_decay", "batch_size", "epochs")}
+            compare.main(["--task", task, "--strategy", strategy])
+            assert verdict in capsys.readouterr().out, (task, strategy)
